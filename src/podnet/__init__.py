@@ -1,0 +1,1 @@
+"""podnet: the Kubernetes service-networking system on one Linux machine."""
