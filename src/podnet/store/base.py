@@ -11,8 +11,9 @@ Every backend must pass `podnet.testing.storekit` (the contract test kit).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -82,6 +83,27 @@ class FutureRevisionError(StoreError):
     """A read asked for a revision the store has not reached yet."""
 
 
+class StoreClosedError(StoreError):
+    """The store is not started, or was closed; the write was not applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """Tuning shared by every backend; the defaults suit the API server.
+
+    History is compacted automatically once it is both older than `keep_seconds` and
+    more than `keep_revisions` behind the head, so a `continue` token or a watch resume
+    stays valid for at least that long (Kubernetes compacts every 5 minutes).
+    """
+
+    ring_size: int = 10_000  # recent events kept in memory for watchers
+    keep_revisions: int = 10_000  # automatic compaction never goes closer to the head
+    keep_seconds: float = 300.0  # ... nor drops history younger than this
+    compact_interval: float = 60.0  # how often the automatic compactor looks; 0 = never
+    compact_batch: int = 1_000  # revisions forgotten per transaction, so writers interleave
+    clock: Callable[[], float] = field(default=time.monotonic)  # injectable for tests
+
+
 class Store(Protocol):
     """What the API server needs from a backend. All methods are safe to call
     concurrently from one event loop; blocking I/O happens off the loop."""
@@ -96,7 +118,11 @@ class Store(Protocol):
         """The current (latest committed) revision; 0 for an empty new store."""
 
     def compacted_revision(self) -> int:
-        """Events at or below this revision are gone; watches from <= it raise CompactedError."""
+        """Events at or below this revision are gone.
+
+        A watch from below it, or a list at a revision below it, raises CompactedError;
+        watching or listing exactly at it still works (every later event is held).
+        """
 
     async def get(self, key: str) -> KeyValue | None:
         """The current value, or None."""

@@ -1,0 +1,614 @@
+"""Object semantics over the revisioned store: what makes a key-value log an API.
+
+uid, generation, creationTimestamp, resourceVersion (= store revision), optimistic
+concurrency, finalizers and deletionTimestamp, graceful pod deletion, namespace
+lifecycle checks, defaulting, validation, admission (Service allocations) and
+managedFields all happen here, once, for every write path (create, update, patch,
+apply, status). The HTTP layer only parses requests and renders answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from podnet.api import errors
+from podnet.api.errors import Cause, StatusError
+from podnet.api.resources import Registry, ResourceType
+from podnet.apiserver import semantics
+from podnet.apiserver.services import ServiceAllocations
+from podnet.store.base import (
+    CompactedError,
+    ConflictError,
+    KeyExistsError,
+    KeyNotFoundError,
+    KeyValue,
+    Store,
+)
+from podnet.util import jsonutil
+from podnet.util.clock import Clock, rfc3339
+
+# Objects the apiserver writes through this layer get this manager when none is given.
+DEFAULT_MANAGER = "podnet"
+MAX_RETRIES = 8
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOptions:
+    dry_run: bool = False
+    field_manager: str = ""
+    field_validation: str = "Strict"  # Strict | Warn | Ignore
+    subresource: str = ""  # "" | "status" | "finalize" | ...
+    force: bool = False  # server-side apply: take conflicting fields
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOptions:
+    grace_period_seconds: int | None = None
+    propagation_policy: str = ""  # Background | Foreground | Orphan
+    precondition_uid: str = ""
+    precondition_resource_version: str = ""
+    dry_run: bool = False
+
+
+@dataclass
+class WriteResult:
+    obj: dict[str, Any]
+    created: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeleteResult:
+    obj: dict[str, Any]
+    gone: bool  # True when the object left the store (not just marked for deletion)
+
+
+@dataclass
+class ListResult:
+    items: list[dict[str, Any]]
+    resource_version: str
+    continue_token: str = ""
+    remaining: int | None = None
+
+
+# Hook called after every committed write: (resource type, event type, new-or-last object).
+WriteHook = Callable[[ResourceType, str, dict[str, Any]], Awaitable[None]]
+
+
+def _status_has_subresource(rt: ResourceType) -> bool:
+    return rt.subresource("status") is not None
+
+
+def encode_continue(revision: int, start: str) -> str:
+    raw = jsonutil.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[int, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = jsonutil.loads(base64.urlsafe_b64decode(padded))
+        return int(data["rv"]), str(data["start"])
+    except Exception as exc:  # any malformed token is the client's error
+        raise errors.bad_request("continue key is not valid: incorrect encoded start "
+                                 "resourceVersion (version meta.k8s.io/v1)") from exc
+
+
+class Storage:
+    """CRUD with Kubernetes object semantics for every resource type in `registry`."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        clock: Clock,
+        services: ServiceAllocations | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.services = services or ServiceAllocations.create()
+        self.hooks: list[WriteHook] = []
+        self._service_lock = asyncio.Lock()
+
+    # ---- start-up -------------------------------------------------------------------
+    async def start(self) -> None:
+        svc = self._rt("", "v1", "services")
+        listed = await self.store.list(svc.key_prefix())
+        self.services.rebuild(jsonutil.loads(kv.value) for kv in listed.items)
+
+    def _rt(self, group: str, version: str, plural: str) -> ResourceType:
+        rt = self.registry.get(group, version, plural)
+        assert rt is not None, (group, version, plural)
+        return rt
+
+    # ---- reads ----------------------------------------------------------------------
+    def _decode(self, rt: ResourceType, kv: KeyValue) -> dict[str, Any]:
+        obj: dict[str, Any] = jsonutil.loads(kv.value)
+        if not rt.structured and obj.get("apiVersion") != rt.api_version:
+            # One stored object served at several versions of an unstructured kind.
+            obj["apiVersion"] = rt.api_version
+        return obj
+
+    async def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        kv = await self.store.get(rt.key(namespace, name))
+        if kv is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        return self._decode(rt, kv)
+
+    async def get_kv(self, rt: ResourceType, namespace: str | None, name: str) -> KeyValue:
+        kv = await self.store.get(rt.key(namespace, name))
+        if kv is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        return kv
+
+    async def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        *,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+        limit: int = 0,
+        continue_token: str = "",
+        resource_version: str = "",
+    ) -> ListResult:
+        prefix = rt.key_prefix(namespace)
+        revision = 0
+        start_after = ""
+        if continue_token:
+            revision, start_after = decode_continue(continue_token)
+            start_after = prefix + start_after
+        items: list[dict[str, Any]] = []
+        more = False
+        last_key = ""
+        try:
+            while True:
+                want = 0 if not limit else max(limit - len(items), 1) * (1 if not match else 4)
+                result = await self.store.list(
+                    prefix, start_after=start_after, limit=want, revision=revision
+                )
+                revision = result.revision
+                for kv in result.items:
+                    last_key = kv.key
+                    obj = self._decode(rt, kv)
+                    if match is None or match(obj):
+                        items.append(obj)
+                        if limit and len(items) >= limit:
+                            break
+                if limit and len(items) >= limit:
+                    more = result.more or last_key != (result.items[-1].key if result.items
+                                                       else last_key)
+                    if not more:
+                        # Peek: is there anything after the last returned key?
+                        peek = await self.store.list(
+                            prefix, start_after=last_key, limit=1, revision=revision
+                        )
+                        more = bool(peek.items)
+                    break
+                if not result.more:
+                    break
+                start_after = result.items[-1].key
+        except CompactedError as exc:
+            raise errors.gone(
+                "The provided continue parameter is too old to display a consistent list "
+                "result. You can start a new list without the continue parameter, or use "
+                f"the continue token in this response to retrieve the remainder of the "
+                f"results. Continuing with the provided token results in an inconsistent "
+                f"list - objects that were created, modified, or deleted between the time "
+                f"the first chunk was returned and now may show up in the list."
+            ) from exc
+        token = encode_continue(revision, last_key[len(prefix):]) if more else ""
+        return ListResult(items, str(revision), token)
+
+    async def list_raw(self, rt: ResourceType, namespace: str | None) -> tuple[list[bytes], int]:
+        """Stored JSON of every object, for the fast unfiltered list path."""
+        result = await self.store.list(rt.key_prefix(namespace))
+        return [kv.value for kv in result.items], result.revision
+
+    # ---- namespace checks -----------------------------------------------------------
+    async def _check_namespace(self, rt: ResourceType, namespace: str | None) -> None:
+        if not rt.namespaced or not namespace:
+            return
+        kv = await self.store.get(f"/registry/core/namespaces/{namespace}")
+        if kv is None:
+            raise errors.not_found("namespaces", namespace)
+        ns = jsonutil.loads(kv.value)
+        if ns.get("metadata", {}).get("deletionTimestamp"):
+            raise errors.forbidden(
+                f"{rt.plural} \"{{name}}\" is forbidden: unable to create new content in "
+                f"namespace {namespace} because it is being terminated",
+                rt.plural,
+                group=rt.group,
+            )
+
+    # ---- create ---------------------------------------------------------------------
+    async def create(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        obj: dict[str, Any],
+        opts: WriteOptions = WriteOptions(),
+    ) -> WriteResult:
+        warnings = semantics.check_body(rt, obj, namespace, opts.field_validation)
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if rt.namespaced:
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + "".join(
+                secrets.choice(_NAME_CHARS) for _ in range(5)
+            )
+        name = meta.get("name") or ""
+        try:
+            await self._check_namespace(rt, namespace)
+        except StatusError as e:
+            if e.reason == "Forbidden":
+                e.message = e.message.replace("{name}", name)
+            raise
+        obj = semantics.default(rt, obj)
+        causes = semantics.validate_create(rt, obj)
+        if causes:
+            raise errors.invalid(rt.kind, name, causes, rt.group)
+        now = self.clock.now()
+        meta = obj["metadata"]
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            meta.pop(k, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = rfc3339(now)
+        if semantics.has_generation(rt):
+            meta["generation"] = 1
+        semantics.on_create(rt, obj, now)
+        obj = semantics.record_managed(rt, None, obj, opts.field_manager or DEFAULT_MANAGER,
+                                       rfc3339(now), opts.subresource)
+        async with self._maybe_service_lock(rt):
+            undo = None
+            if rt.kind == "Service" and rt.group == "":
+                causes, undo = self.services.admit(obj, None)
+                if causes:
+                    raise errors.invalid(rt.kind, name, causes, rt.group)
+            if opts.dry_run:
+                if undo:
+                    undo()
+                return WriteResult(obj, True, warnings)
+            try:
+                kv = await self.store.create(rt.key(namespace, name), _encoder(obj))
+            except KeyExistsError:
+                if undo:
+                    undo()
+                raise errors.already_exists(rt.plural, name, rt.group) from None
+            except BaseException:
+                if undo:
+                    undo()
+                raise
+        await self._after(rt, "ADDED", obj)
+        _ = kv
+        return WriteResult(obj, True, warnings)
+
+    def _maybe_service_lock(self, rt: ResourceType) -> asyncio.Lock | _NoLock:
+        if rt.kind == "Service" and rt.group == "":
+            return self._service_lock
+        return _NoLock()
+
+    async def _after(self, rt: ResourceType, event: str, obj: dict[str, Any]) -> None:
+        for hook in self.hooks:
+            await hook(rt, event, obj)
+
+    # ---- update / patch -------------------------------------------------------------
+    async def update(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        obj: dict[str, Any],
+        opts: WriteOptions = WriteOptions(),
+    ) -> WriteResult:
+        """PUT: replace the object (or its status) if the resourceVersion still matches."""
+        warnings = semantics.check_body(rt, obj, namespace, opts.field_validation)
+        meta = obj.setdefault("metadata", {})
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request(
+                "the name of the object (%s) does not match the name on the URL (%s)"
+                % (meta["name"], name)
+            )
+        meta["name"] = name
+        kv = await self.get_kv(rt, namespace, name)
+        want_rv = meta.get("resourceVersion")
+        if want_rv and want_rv != str(kv.mod_revision):
+            raise errors.conflict(rt.plural, name, rt.group)
+        result = await self._write_update(rt, namespace, name, kv, lambda old: obj, opts)
+        result.warnings[:0] = warnings
+        return result
+
+    async def modify(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        opts: WriteOptions = WriteOptions(),
+        *,
+        create: Callable[[], Awaitable[WriteResult]] | None = None,
+    ) -> WriteResult:
+        """Read-modify-write with retries on conflict (patch, apply, scale, bindings).
+
+        `change` gets a copy of the live object and returns the wanted object; if it
+        carries a resourceVersion different from the live one, that is a conflict.
+        """
+        for _ in range(MAX_RETRIES):
+            kv = await self.store.get(rt.key(namespace, name))
+            if kv is None:
+                if create is not None:
+                    return await create()
+                raise errors.not_found(rt.plural, name, rt.group)
+            try:
+                return await self._write_update(rt, namespace, name, kv, change, opts)
+            except _Retry:
+                continue
+        raise errors.conflict(rt.plural, name, rt.group)
+
+    async def _write_update(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        kv: KeyValue,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        opts: WriteOptions,
+    ) -> WriteResult:
+        old = self._decode(rt, kv)
+        new = change(jsonutil.deepcopy(old))
+        if not isinstance(new, dict):
+            raise errors.bad_request("the body of the request is not an object")
+        new_meta = new.setdefault("metadata", {})
+        rv = new_meta.get("resourceVersion")
+        if rv and rv != str(kv.mod_revision):
+            raise errors.conflict(rt.plural, name, rt.group)
+        new = semantics.merge_for_subresource(rt, old, new, opts.subresource)
+        new_meta = new["metadata"]
+        old_meta = old["metadata"]
+        # System fields always come from the stored object.
+        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                  "generation"):
+            if k in old_meta:
+                new_meta[k] = old_meta[k]
+            else:
+                new_meta.pop(k, None)
+        new_meta["name"] = name
+        if rt.namespaced:
+            new_meta["namespace"] = namespace
+        new.setdefault("apiVersion", old.get("apiVersion"))
+        new.setdefault("kind", old.get("kind"))
+        if rt.kind == "Service" and rt.group == "":
+            new = semantics.drop_type_dependent_fields(old, new)
+        new = semantics.default(rt, new)
+        if old_meta.get("deletionTimestamp"):
+            # Only finalizers may be removed once an object is being deleted.
+            added = set(new_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+            if added:
+                raise errors.invalid(rt.kind, name, [errors.forbidden_field(
+                    "metadata.finalizers", "no new finalizers can be added if the object is "
+                    "being deleted, found new finalizers " + str(sorted(added)))], rt.group)
+        causes = semantics.validate_update(rt, new, old)
+        if causes:
+            raise errors.invalid(rt.kind, name, causes, rt.group)
+        if semantics.has_generation(rt) and semantics.spec_changed(old, new):
+            new_meta["generation"] = int(old_meta.get("generation", 1)) + 1
+        now = self.clock.now()
+        new = semantics.record_managed(rt, old, new, opts.field_manager or DEFAULT_MANAGER,
+                                       rfc3339(now), opts.subresource)
+        new_meta = new["metadata"]
+        new_meta.pop("resourceVersion", None)
+        if semantics.same_object(old, new):
+            return WriteResult(old)
+        # Last finalizer gone from an object being deleted: it goes now.
+        if (
+            old_meta.get("deletionTimestamp")
+            and not new_meta.get("finalizers")
+            and not semantics.blocks_deletion(rt, new)
+        ):
+            if opts.dry_run:
+                return WriteResult(new)
+            try:
+                gone = await self.store.delete(kv.key, kv.mod_revision)
+            except ConflictError:
+                raise _Retry() from None
+            except KeyNotFoundError:
+                raise errors.not_found(rt.plural, name, rt.group) from None
+            last = jsonutil.loads(gone.value)
+            await self._release(rt, last)
+            await self._after(rt, "DELETED", last)
+            return WriteResult(last)
+        async with self._maybe_service_lock(rt):
+            undo = None
+            if rt.kind == "Service" and rt.group == "":
+                causes, undo = self.services.admit(new, old)
+                if causes:
+                    raise errors.invalid(rt.kind, name, causes, rt.group)
+            if opts.dry_run:
+                if undo:
+                    undo()
+                return WriteResult(new)
+            try:
+                await self.store.update(kv.key, _encoder(new), kv.mod_revision)
+            except ConflictError:
+                if undo:
+                    undo()
+                raise _Retry() from None
+            except KeyNotFoundError:
+                if undo:
+                    undo()
+                raise errors.not_found(rt.plural, name, rt.group) from None
+            if rt.kind == "Service" and rt.group == "":
+                self.services.released_by(new, old)
+        await self._after(rt, "MODIFIED", new)
+        return WriteResult(new)
+
+    # ---- delete ---------------------------------------------------------------------
+    async def delete(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        opts: DeleteOptions = DeleteOptions(),
+    ) -> DeleteResult:
+        for _ in range(MAX_RETRIES):
+            kv = await self.get_kv(rt, namespace, name)
+            obj = self._decode(rt, kv)
+            meta = obj["metadata"]
+            if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
+                raise errors.conflict(
+                    rt.plural, name, rt.group,
+                    f"Precondition failed: UID in precondition: {opts.precondition_uid}, "
+                    f"UID in object meta: {meta.get('uid')}",
+                )
+            if (
+                opts.precondition_resource_version
+                and opts.precondition_resource_version != str(kv.mod_revision)
+            ):
+                raise errors.conflict(
+                    rt.plural, name, rt.group,
+                    "Precondition failed: ResourceVersion in precondition: "
+                    f"{opts.precondition_resource_version}, ResourceVersion in object meta: "
+                    f"{kv.mod_revision}",
+                )
+            plan = semantics.plan_delete(rt, obj, opts, self.clock.now())
+            if opts.dry_run:
+                return DeleteResult(plan.obj if plan.obj is not None else obj, plan.obj is None)
+            try:
+                if plan.obj is not None:
+                    if semantics.same_object(obj, plan.obj):
+                        return DeleteResult(obj, False)
+                    plan.obj["metadata"].pop("resourceVersion", None)
+                    await self.store.update(kv.key, _encoder(plan.obj), kv.mod_revision)
+                    await self._after(rt, "MODIFIED", plan.obj)
+                    return DeleteResult(plan.obj, False)
+                gone = await self.store.delete(kv.key, kv.mod_revision)
+            except ConflictError:
+                continue
+            except KeyNotFoundError:
+                raise errors.not_found(rt.plural, name, rt.group) from None
+            last = jsonutil.loads(gone.value)
+            last["metadata"]["resourceVersion"] = str(gone.mod_revision)
+            await self._release(rt, last)
+            await self._after(rt, "DELETED", last)
+            return DeleteResult(last, True)
+        raise errors.conflict(rt.plural, name, rt.group)
+
+    async def _release(self, rt: ResourceType, last: dict[str, Any]) -> None:
+        if rt.kind == "Service" and rt.group == "":
+            async with self._service_lock:
+                self.services.released_by(None, last)
+
+    # ---- watch ----------------------------------------------------------------------
+    async def watch(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        resource_version: str,
+        *,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+        send_initial: bool | None = None,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(type, object) events, Kubernetes style.
+
+        resourceVersion "" or "0": synthetic ADDED for every current object, then changes.
+        A specific resourceVersion: changes after it; 410 Gone if it is compacted.
+        With a selector, objects moving out of it are sent as DELETED and into it as ADDED.
+        """
+        prefix = rt.key_prefix(namespace)
+        if resource_version in ("", "0") or send_initial:
+            listed = await self.store.list(prefix)
+            start = listed.revision
+            for kv in listed.items:
+                obj = self._decode(rt, kv)
+                if match is None or match(obj):
+                    yield "ADDED", obj
+        else:
+            try:
+                start = int(resource_version)
+            except ValueError:
+                raise errors.bad_request(
+                    f'invalid resource version "{resource_version}"'
+                ) from None
+            if start < self.store.compacted_revision():
+                raise errors.gone(
+                    f"too old resource version: {start} ({self.store.compacted_revision() + 1})"
+                )
+        try:
+            async for ev in self.store.watch(prefix, start):
+                obj = self._decode(rt, ev.kv)
+                if ev.type == "DELETED":
+                    obj["metadata"]["resourceVersion"] = str(ev.kv.mod_revision)
+                if match is None:
+                    yield ev.type, obj
+                    continue
+                now_in = ev.type != "DELETED" and match(obj)
+                was_in = ev.prev is not None and match(self._decode(rt, ev.prev))
+                if ev.type == "DELETED":
+                    if was_in:
+                        yield "DELETED", obj
+                elif now_in and was_in:
+                    yield "MODIFIED", obj
+                elif now_in:
+                    yield "ADDED", obj
+                elif was_in:
+                    yield "DELETED", obj
+        except CompactedError as exc:
+            raise errors.gone(f"too old resource version: {exc.requested} "
+                              f"({exc.compacted + 1})") from exc
+
+    def revision(self) -> int:
+        return self.store.revision()
+
+    def now_plus(self, seconds: int) -> str:
+        return rfc3339(self.clock.now() + timedelta(seconds=seconds))
+
+
+class _Retry(Exception):
+    """Internal: the compare-and-swap lost a race; read again and retry."""
+
+
+class _NoLock:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def _encoder(obj: dict[str, Any]) -> Callable[[int], bytes]:
+    def encode(revision: int) -> bytes:
+        obj["metadata"]["resourceVersion"] = str(revision)
+        return jsonutil.dumps(obj)
+
+    return encode
+
+
+def causes_message(causes: list[Cause]) -> str:
+    return "; ".join(f"{c.field}: {c.message}" for c in causes)
+
+
+def matches_all(*preds: Callable[[dict[str, Any]], bool] | None) -> Callable[
+        [dict[str, Any]], bool] | None:
+    active = [p for p in preds if p is not None]
+    if not active:
+        return None
+    if len(active) == 1:
+        return active[0]
+    return lambda obj: all(p(obj) for p in active)
+
+
+def obj_labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    labels: Mapping[str, str] = (obj.get("metadata") or {}).get("labels") or {}
+    return labels

@@ -1,0 +1,84 @@
+"""Streaming watch responses: newline-delimited JSON events over chunked HTTP.
+
+Bookmarks are sent when the client asked for them and the stream has been idle, so
+informers can resume from a recent resourceVersion after a reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from podnet.api.errors import StatusError
+from podnet.util import jsonutil
+
+BOOKMARK_IDLE_SECONDS = 30.0
+
+
+async def stream(
+    request: web.Request,
+    events: AsyncIterator[tuple[str, dict[str, Any]]],
+    *,
+    content_type: str,
+    render: Callable[[str, dict[str, Any]], dict[str, Any]],
+    timeout: float | None,
+    bookmarks: bool,
+    bookmark_object: Callable[[], dict[str, Any]],
+) -> web.StreamResponse:
+    """Copy events to the client until timeout, client close or server stop."""
+    resp = web.StreamResponse(status=200, headers={"Content-Type": content_type,
+                                                   "Cache-Control": "no-cache, private"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    if timeout is None:
+        # Like kube-apiserver: between 30 and 60 minutes, so watches spread their re-lists.
+        timeout = 1800.0 * (1.0 + random.random())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    iterator = events.__aiter__()
+    pending: asyncio.Task[tuple[str, dict[str, Any]]] | None = None
+    try:
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            if pending is None:
+                pending = asyncio.ensure_future(iterator.__anext__())
+            wait = min(remaining, BOOKMARK_IDLE_SECONDS) if bookmarks else remaining
+            done, _ = await asyncio.wait({pending}, timeout=wait)
+            if not done:
+                if bookmarks and deadline - loop.time() > 0:
+                    await resp.write(jsonutil.dumps({"type": "BOOKMARK",
+                                                     "object": bookmark_object()}) + b"\n")
+                continue
+            task, pending = pending, None
+            try:
+                etype, obj = task.result()
+            except StopAsyncIteration:
+                break
+            except StatusError as err:
+                await resp.write(
+                    jsonutil.dumps({"type": "ERROR", "object": err.to_status()}) + b"\n"
+                )
+                break
+            await resp.write(jsonutil.dumps({"type": etype, "object": render(etype, obj)})
+                             + b"\n")
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(BaseException):
+                await aclose()
+    with contextlib.suppress(Exception):
+        await resp.write_eof()
+    return resp

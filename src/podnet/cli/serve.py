@@ -1,0 +1,156 @@
+"""Run components in the foreground: the API server, the controllers, or both (`serve`).
+
+`podnet up` starts `podnet serve` in the background; `podnet apiserver` and
+`podnet controllers` run one component each, talking only through the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from podnet.cli.paths import ClusterPaths
+
+log = logging.getLogger("podnet.serve")
+
+# The host end of the node link: where pods reach the API server (the `kubernetes`
+# Service's endpoint). See docs/architecture.md, "Network layout".
+DEFAULT_ADVERTISE_ADDRESS = "10.250.0.1"
+
+
+@dataclass
+class ServeOptions:
+    paths: ClusterPaths
+    host: str = "127.0.0.1"
+    port: int = 6443
+    store_url: str = ""
+    advertise_address: str = DEFAULT_ADVERTISE_ADDRESS
+    controllers: bool = True
+    apiserver: bool = True
+    kubeconfig: Path | None = None  # for `controllers` alone
+
+
+def _write_status(paths: ClusterPaths, components: dict[str, Any]) -> None:
+    tmp = paths.status_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "components": components}, indent=1))
+    tmp.replace(paths.status_file)
+
+
+async def build_apiserver(opts: ServeOptions) -> Any:
+    """An ApiServer with PKI, authentication and ServiceAccount token signing set up."""
+    from podnet.apiserver import authn, pki
+    from podnet.apiserver.app import ApiServer, ServerConfig
+    from podnet.cli import kubeconfig
+    from podnet.store.url import open_store
+
+    paths = opts.paths
+    paths.state_dir.mkdir(parents=True, exist_ok=True)
+    (paths.state_dir / "data").mkdir(exist_ok=True)
+    keys = await asyncio.to_thread(pki.ensure_pki, paths.state_dir,
+                                   extra_ips=(opts.advertise_address,))
+    issuer = authn.TokenIssuer(keys.sa_key_pem)
+    static = authn.load_token_file(paths.token_file) if paths.token_file.exists() else {}
+    store = open_store(opts.store_url or paths.store_url)
+    server = ApiServer(
+        store,
+        ServerConfig(host=opts.host, port=opts.port),
+        ssl_context=pki.server_ssl_context(keys),
+    )
+
+    async def still_valid(namespace: str, sa_name: str, sa_uid: str, pod_name: str | None,
+                          pod_uid: str | None) -> bool:
+        return await _binding_valid(server, namespace, sa_name, sa_uid, pod_name, pod_uid)
+
+    server.authenticator = authn.Authenticator(static_tokens=static, token_issuer=issuer,
+                                               still_valid=still_valid)
+    server.token_issuer = issuer
+    kubeconfig.write_admin_kubeconfig(
+        paths.kubeconfig, f"https://{opts.host}:{opts.port}", keys,
+        paths.context_name, paths.context_name)
+    return server
+
+
+async def _binding_valid(server: Any, namespace: str, sa_name: str, sa_uid: str,
+                         pod_name: str | None, pod_uid: str | None) -> bool:
+    """A ServiceAccount token stays valid while its ServiceAccount (and bound pod) exist."""
+    from podnet.api.errors import StatusError
+
+    sa_rt = server.registry.get("", "v1", "serviceaccounts")
+    try:
+        sa = await server.storage.get(sa_rt, namespace, sa_name)
+    except StatusError:
+        return False
+    if sa_uid and sa["metadata"].get("uid") != sa_uid:
+        return False
+    if pod_name:
+        pod_rt = server.registry.get("", "v1", "pods")
+        try:
+            pod = await server.storage.get(pod_rt, namespace, pod_name)
+        except StatusError:
+            return False
+        if pod_uid and pod["metadata"].get("uid") != pod_uid:
+            return False
+    return True
+
+
+async def run_controllers(opts: ServeOptions, stop: asyncio.Event) -> None:
+    from podnet.client.rest import ApiClient
+    from podnet.controllers.manager import ControllerManager
+
+    kubeconfig_path = opts.kubeconfig or opts.paths.kubeconfig
+    client = ApiClient.from_kubeconfig(str(kubeconfig_path))
+    try:
+        manager = ControllerManager(client, apiserver_address=opts.advertise_address,
+                                    apiserver_port=opts.port)
+        await manager.run(stop)
+    finally:
+        await client.close()
+
+
+async def serve(opts: ServeOptions) -> int:
+    """Run until SIGTERM/SIGINT; then stop components in reverse order."""
+    paths = opts.paths
+    paths.state_dir.mkdir(parents=True, exist_ok=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    components: dict[str, Any] = {}
+    server = None
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        if opts.apiserver:
+            server = await build_apiserver(opts)
+            await server.start()
+            components["apiserver"] = {"state": "running",
+                                       "address": f"https://{opts.host}:{opts.port}"}
+            _write_status(paths, components)
+        if opts.controllers:
+            tasks.append(asyncio.create_task(run_controllers(opts, stop)))
+            components["controllers"] = {"state": "running"}
+            _write_status(paths, components)
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({waiter, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if t is not waiter and t.exception() is not None:
+                log.error("component failed: %r", t.exception())
+                components["controllers"] = {"state": "failed", "error": str(t.exception())}
+                _write_status(paths, components)
+        stop.set()
+    finally:
+        for t in tasks:
+            t.cancel()
+            with contextlib.suppress(BaseException):
+                await t
+        if server is not None:
+            await server.stop()
+        with contextlib.suppress(FileNotFoundError):
+            paths.status_file.unlink()
+    return 0
