@@ -53,8 +53,8 @@ def test_seed_examples_apply_unchanged_without_warnings(cluster: Cluster) -> Non
     svc = cluster.kubectl_json("get", "svc", "my-service")
     assert svc["spec"]["type"] == "ExternalName"
     assert "clusterIP" not in svc["spec"]
-    # A second apply of everything changes nothing.
-    for folder in EXAMPLES:
+    # A second apply changes nothing (01-03 would turn my-service back, by design).
+    for folder in EXAMPLES[3:]:
         r = cluster.kubectl("apply", "-f", str(folder))
         assert r.stdout.strip().endswith("unchanged"), r.stdout
     for folder in EXAMPLES:

@@ -143,9 +143,7 @@ def _fresh(value: Any, node: SchemaNode | None) -> Any:
     if isinstance(value, list):
         items = _items(node)
         return [
-            _fresh(v, items)
-            for v in value
-            if not (isinstance(v, dict) and PATCH_DIRECTIVE in v)
+            _fresh(v, items) for v in value if not (isinstance(v, dict) and PATCH_DIRECTIVE in v)
         ]
     return value
 
@@ -229,7 +227,7 @@ def _merge_list_field(
 
 
 def _element_kind(*lists: list[Any]) -> str:
-    """"map", "scalar" or "" (no elements); lists of lists are refused as upstream does."""
+    """ "map", "scalar" or "" (no elements); lists of lists are refused as upstream does."""
     kind = ""
     for lst in lists:
         for v in lst:
@@ -293,9 +291,7 @@ def _apply_list_directives(
             if merge_key not in element:
                 raise _no_merge_key(element, merge_key)
             value = element[merge_key]
-            original = [
-                o for o in original if not (merge_key in o and _same(o[merge_key], value))
-            ]
+            original = [o for o in original if not (merge_key in o and _same(o[merge_key], value))]
         elif directive == "replace":
             replace = True
         elif directive == "merge":
@@ -345,9 +341,7 @@ def _index(order: list[Any], value: Any, merge_key: str) -> int:
     return -1
 
 
-def _partition(
-    merged: list[Any], by: list[Any], merge_key: str
-) -> tuple[list[Any], list[Any]]:
+def _partition(merged: list[Any], by: list[Any], merge_key: str) -> tuple[list[Any], list[Any]]:
     """Split `merged` into elements named in `by` (the patch or its order) and the rest."""
     in_patch: list[Any] = []
     server_only: list[Any] = []
@@ -523,8 +517,7 @@ def json_patch(original: JSONObj, ops: list[Any]) -> JSONObj:
     for op in ops:
         if not isinstance(op, dict):
             raise bad_request(
-                f"json: cannot unmarshal {_json_kind(op)} into Go value of type "
-                "jsonpatch.Operation"
+                f"json: cannot unmarshal {_json_kind(op)} into Go value of type jsonpatch.Operation"
             )
     doc: Any = copy.deepcopy(original)
     for op in ops:
@@ -567,10 +560,9 @@ def _pointer(op: JSONObj, field: str) -> list[str]:
 def _array_index(token: str, length: int, for_add: bool) -> int:
     if token == "-" and for_add:
         return length
-    try:
-        idx = int(token)
-    except ValueError:
-        raise _rejected(f"value was not a proper array index: '{token}'") from None
+    if not token.lstrip("-").isdigit():
+        raise _rejected(f"value was not a proper array index: '{token}'")
+    idx = int(token)
     size = length + 1 if for_add else length
     if idx < 0:
         if idx < -size:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from podnet.api import errors
 from podnet.api.resources import ResourceType
 
 Obj = Mapping[str, Any]
@@ -1183,11 +1184,15 @@ def build_table(
     default kubectl relies on — or `Object`). `custom_columns` are a CRD version's
     `additionalPrinterColumns`; without them built-in kinds use their upstream printer
     and CRD-backed built-ins their upstream CRD's columns. The caller sets
-    `metadata.resourceVersion` (and `continue`). `include_columns=False` leaves out
+    `metadata.resourceVersion` (and `continue`). An unknown `include_object` raises
+    BadRequest, as the apiserver answers it. `include_columns=False` leaves out
     `columnDefinitions`, as the apiserver does for every watch event after the first.
     """
     if include_object not in INCLUDE_OBJECT_VALUES:
-        raise ValueError(f"includeObject must be one of {INCLUDE_OBJECT_VALUES}")
+        raise errors.bad_request(
+            f'Unsupported value: "{include_object}": supported values: '
+            + ", ".join(f'"{v}"' for v in INCLUDE_OBJECT_VALUES)
+        )
     columns, _ = _layout(rt, custom_columns)
     table: dict[str, Any] = {
         "kind": "Table",

@@ -74,6 +74,16 @@ def negotiate_aggregated(accept: str | None) -> str | None:
     return ranked[0][2]
 
 
+def wants_aggregated(accept: str | None) -> bool:
+    """Whether the Accept header asks for aggregated discovery (v2 or v2beta1)."""
+    return negotiate_aggregated(accept) is not None
+
+
+def aggregated_content_type(accept: str | None) -> str:
+    """The aggregated media type to answer with (v2 when the header names none we serve)."""
+    return negotiate_aggregated(accept) or AGGREGATED_V2
+
+
 def aggregated_api_version(media_type: str) -> str:
     """`apidiscovery.k8s.io/v2` or `/v2beta1`, matching the negotiated media type."""
     _, params = _parse_media_range(media_type)
@@ -114,12 +124,22 @@ def _aggregated_resource(rt: ResourceType) -> dict[str, Any]:
     return res
 
 
-def aggregated(registry: Registry, core: bool, api_version: str = "v2") -> dict[str, Any]:
+def aggregated(
+    registry: Registry,
+    core: bool,
+    api_version: str = "v2",
+    *,
+    content_type: str | None = None,
+) -> dict[str, Any]:
     """`APIGroupDiscoveryList` for `/api` (`core=True`) or `/apis` (named groups).
 
-    `api_version` is `v2` or `v2beta1`; the two shapes are identical for what we serve.
-    Versions are listed preferred first, resources sorted by name as the apiserver does.
+    `api_version` is `v2` or `v2beta1` (or pass the negotiated `content_type`, which
+    wins); the two shapes are identical for what we serve, but the body's apiVersion
+    must match the content type. Versions are listed preferred first, resources sorted
+    by name as the apiserver does.
     """
+    if content_type:
+        api_version = aggregated_api_version(content_type).rpartition("/")[2]
     items: list[dict[str, Any]] = []
     for group, versions in registry.groups():
         if (group == "") != core:

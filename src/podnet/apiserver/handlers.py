@@ -211,14 +211,14 @@ class ResourceHandler:
         q = request.query
         label = q.get("labelSelector", "")
         field = q.get("fieldSelector", "")
-        lsel = selectors.parse_label_selector(label) if label else None
-        fsel = selectors.parse_field_selector(field, rt.kind) if field else None
+        lsel = selectors.LabelSelector.parse(label) if label else None
+        fsel = selectors.FieldSelector.parse(field, rt.kind, rt.group) if field else None
         lpred = None
         if lsel is not None and not lsel.empty:
             lpred = lambda obj: lsel.matches((obj.get("metadata") or {}).get("labels")  # noqa: E731
                                              or {})
         fpred = None
-        if fsel is not None:
+        if fsel is not None and not fsel.empty:
             fpred = fsel.matches
         return matches_all(lpred, fpred)
 
@@ -392,14 +392,14 @@ class ResourceHandler:
             fresh.setdefault("metadata", {})["name"] = info.name
             return await self.storage.create(rt, namespace, fresh, WriteOptions(
                 dry_run=opts.dry_run, field_manager=opts.field_manager,
-                field_validation="Ignore", subresource=opts.subresource))
+                field_validation="Ignore", subresource=opts.subresource, applied=True))
 
         res = await self.storage.modify(rt, namespace, info.name, change,
                                         WriteOptions(dry_run=opts.dry_run,
                                                      field_manager=opts.field_manager,
                                                      field_validation="Ignore",
                                                      subresource=opts.subresource,
-                                                     force=opts.force,),
+                                                     force=opts.force, applied=True),
                                         create=create if not info.subresource else None)
         return json_response(res.obj, 201 if res.created else 200, warnings=warnings)
 

@@ -98,28 +98,55 @@ def check_body(
         raise errors.bad_request(
             "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown)
         )
-    api_schema.prune(obj, node)
+    prune(obj, node)
     if field_validation == "Warn":
         return [f'unknown field "{p}"' for p in unknown]
     return []
 
 
-def default(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+def prune(value: Any, node: api_schema.SchemaNode | None) -> None:
+    """Drop fields the schema does not declare, as the apiserver's decoder drops them
+    from built-in kinds (apiVersion/kind stay: they are part of every object)."""
+    if node is None or node.preserve_unknown:
+        return
+    if isinstance(value, dict):
+        if node.is_struct:
+            for key in list(value):
+                child = node.field(key)
+                if child is None:
+                    if key not in ("apiVersion", "kind"):
+                        del value[key]
+                else:
+                    prune(value[key], child)
+        elif node.is_map:
+            values = node.map_values()
+            for key in value:
+                prune(value[key], values)
+    elif isinstance(value, list):
+        items = node.items()
+        for item in value:
+            prune(item, items)
+
+
+def default(rt: ResourceType, obj: dict[str, Any], *, create: bool = True) -> dict[str, Any]:
     if not rt.structured:
         return obj
-    return api_defaults.apply_defaults(obj)
+    return api_defaults.apply_defaults(obj, create=create)
 
 
 def validate_create(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
-    return validation.validate_create(obj)
+    return validation.validate_create(obj, namespaced=rt.namespaced)
 
 
 def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-    return validation.validate_update(new, old)
+    return validation.validate_update(new, old, namespaced=rt.namespaced)
 
 
-def drop_type_dependent_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    return api_defaults.drop_type_dependent_fields(old, new)
+def service_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Kubernetes' Service update order: drop fields the new type no longer has, then carry
+    over what was allocated and left out of the request (clusterIP, nodePorts)."""
+    new = api_defaults.drop_type_dependent_fields(old, new)
+    return api_defaults.patch_allocated_values(old, new)
 
 
 def on_create(rt: ResourceType, obj: dict[str, Any], now: datetime) -> None:

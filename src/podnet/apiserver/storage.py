@@ -47,6 +47,8 @@ class WriteOptions:
     field_validation: str = "Strict"  # Strict | Warn | Ignore
     subresource: str = ""  # "" | "status" | "finalize" | ...
     force: bool = False  # server-side apply: take conflicting fields
+    # Server-side apply computed managedFields itself; do not record an Update on top.
+    applied: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,8 +271,9 @@ class Storage:
         if semantics.has_generation(rt):
             meta["generation"] = 1
         semantics.on_create(rt, obj, now)
-        obj = semantics.record_managed(rt, None, obj, opts.field_manager or DEFAULT_MANAGER,
-                                       rfc3339(now), opts.subresource)
+        if not opts.applied:
+            obj = semantics.record_managed(rt, None, obj, opts.field_manager or DEFAULT_MANAGER,
+                                           rfc3339(now), opts.subresource)
         async with self._maybe_service_lock(rt):
             undo = None
             if rt.kind == "Service" and rt.group == "":
@@ -389,9 +392,9 @@ class Storage:
             new_meta["namespace"] = namespace
         new.setdefault("apiVersion", old.get("apiVersion"))
         new.setdefault("kind", old.get("kind"))
+        new = semantics.default(rt, new, create=False)
         if rt.kind == "Service" and rt.group == "":
-            new = semantics.drop_type_dependent_fields(old, new)
-        new = semantics.default(rt, new)
+            new = semantics.service_update(old, new)
         if old_meta.get("deletionTimestamp"):
             # Only finalizers may be removed once an object is being deleted.
             added = set(new_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
@@ -405,8 +408,9 @@ class Storage:
         if semantics.has_generation(rt) and semantics.spec_changed(old, new):
             new_meta["generation"] = int(old_meta.get("generation", 1)) + 1
         now = self.clock.now()
-        new = semantics.record_managed(rt, old, new, opts.field_manager or DEFAULT_MANAGER,
-                                       rfc3339(now), opts.subresource)
+        if not opts.applied:
+            new = semantics.record_managed(rt, old, new, opts.field_manager or DEFAULT_MANAGER,
+                                           rfc3339(now), opts.subresource)
         new_meta = new["metadata"]
         new_meta.pop("resourceVersion", None)
         if semantics.same_object(old, new):

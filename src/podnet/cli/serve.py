@@ -101,17 +101,30 @@ async def _binding_valid(server: Any, namespace: str, sa_name: str, sa_uid: str,
 
 
 async def run_controllers(opts: ServeOptions, stop: asyncio.Event) -> None:
+    """Run the controller manager; if it fails, log it and start it again (with back-off)
+    rather than taking the API server down with it."""
     from podnet.client.rest import ApiClient
     from podnet.controllers.manager import ControllerManager
 
     kubeconfig_path = opts.kubeconfig or opts.paths.kubeconfig
-    client = ApiClient.from_kubeconfig(str(kubeconfig_path))
-    try:
-        manager = ControllerManager(client, apiserver_address=opts.advertise_address,
-                                    apiserver_port=opts.port)
-        await manager.run(stop)
-    finally:
-        await client.close()
+    delay = 0.5
+    while not stop.is_set():
+        client = ApiClient.from_kubeconfig(str(kubeconfig_path))
+        try:
+            manager = ControllerManager(
+                client, apiserver_address=(opts.advertise_address, opts.port))
+            await manager.run(stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("component=controllers event=failed restart_in=%.1fs", delay)
+        finally:
+            await client.close()
+        if stop.is_set():
+            break
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 10.0)
 
 
 async def serve(opts: ServeOptions) -> int:

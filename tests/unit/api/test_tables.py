@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from podnet.api.errors import StatusError
 from podnet.api.resources import Registry, ResourceType
 from podnet.api.tables import build_table, human_duration, json_path, table_event
 
@@ -493,8 +494,9 @@ def test_row_object_modes_and_watch_events() -> None:
                              "metadata": p["metadata"]}
     assert "object" not in build_table(pods, [p], NOW, include_object="None")["rows"][0]
     assert build_table(pods, [p], NOW, include_object="Object")["rows"][0]["object"] == p
-    with pytest.raises(ValueError):
+    with pytest.raises(StatusError) as bad:
         build_table(pods, [p], NOW, include_object="Everything")
+    assert bad.value.code == 400
 
     empty = build_table(pods, [], NOW)
     assert empty["kind"] == "Table" and empty["rows"] == [] and empty["metadata"] == {}

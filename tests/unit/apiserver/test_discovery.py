@@ -12,12 +12,14 @@ from podnet.apiserver.discovery import (
     AGGREGATED_V2BETA1,
     aggregated,
     aggregated_api_version,
+    aggregated_content_type,
     api_group,
     api_group_list,
     api_resource_list,
     api_versions,
     negotiate_aggregated,
     storage_version_hash,
+    wants_aggregated,
 )
 
 KUBECTL_ACCEPT = (
@@ -51,6 +53,14 @@ KUBECTL_ACCEPT = (
 )
 def test_negotiate(accept: str | None, answer: str | None) -> None:
     assert negotiate_aggregated(accept) == answer
+
+
+def test_helpers_the_server_calls() -> None:
+    assert wants_aggregated(KUBECTL_ACCEPT)
+    assert not wants_aggregated("application/json, */*")
+    assert aggregated_content_type(KUBECTL_ACCEPT) == AGGREGATED_V2
+    beta = aggregated(Registry.builtin(), False, content_type=AGGREGATED_V2BETA1)
+    assert beta["apiVersion"] == "apidiscovery.k8s.io/v2beta1"
 
 
 def test_aggregated_api_version_follows_media_type() -> None:

@@ -235,3 +235,46 @@ def test_unwrap_and_fields() -> None:
     env = unwrap(envelope("policy/v1", "Eviction", b"\x08\x01"))
     assert (env.api_version, env.kind, env.raw) == ("policy/v1", "Eviction", b"\x08\x01")
     assert list(fields(vi(1, 150) + ln(2, "hi"))) == [(1, 0, 150), (2, 2, b"hi")]
+
+
+# --------------------------------------------------------------------------- real captures
+
+# Bodies kubectl v1.32.4 sent to a logging server (hex), with what they must decode to.
+CAPTURED = [
+    (  # kubectl auth can-i create pods
+        "6b3873000a320a17617574686f72697a6174696f6e2e6b38732e696f2f7631121753656c665375626a"
+        "656374416363657373526576696577123f0a100a0012001a0022002a0032003800420012210a1f0a07"
+        "64656661756c7412066372656174651a0022002a04706f647332003a001a08080012001a0020001a00"
+        "2200",
+        {"resourceAttributes": {"namespace": "default", "verb": "create", "resource": "pods"}},
+    ),
+    (  # kubectl auth can-i --list -n web
+        "6b3873000a310a17617574686f72697a6174696f6e2e6b38732e696f2f7631121653656c665375626a"
+        "65637452756c6573526576696577121f0a100a0012001a0022002a0032003800420012050a03776562"
+        "1a04180022001a002200",
+        {"namespace": "web"},
+    ),
+    (  # kubectl create token default --duration=10m --audience=api --audience=vault
+       #   --bound-object-kind=Pod --bound-object-name=web --bound-object-uid=3f1c
+        "6b3873000a280a1861757468656e7469636174696f6e2e6b38732e696f2f7631120c546f6b656e5265"
+        "7175657374123f0a100a0012001a0022002a0032003800420012250a036170690a057661756c741a14"
+        "0a03506f64120276311a0377656222043366316320d8041a040a0012001a002200",
+        {"audiences": ["api", "vault"], "expirationSeconds": 600,
+         "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web", "uid": "3f1c"}},
+    ),
+]
+
+
+@pytest.mark.parametrize(("hex_body", "spec"), CAPTURED)
+def test_bodies_captured_from_kubectl(hex_body: str, spec: dict[str, Any]) -> None:
+    obj = decode(bytes.fromhex(hex_body))
+    assert obj["metadata"] == {}
+    assert obj["spec"] == spec
+
+
+def test_auth_whoami_captured() -> None:
+    body = bytes.fromhex(
+        "6b3873000a2d0a1861757468656e7469636174696f6e2e6b38732e696f2f7631121153656c66537562"
+        "6a656374526576696577121a0a100a0012001a0022002a0032003800420012060a040a0012001a002200")
+    assert decode(body) == {"kind": "SelfSubjectReview",
+                            "apiVersion": "authentication.k8s.io/v1", "metadata": {}}
