@@ -210,7 +210,42 @@ class ApiServer:
         )
         if user is None:
             raise errors.unauthorized()
+        if request.headers.get("Impersonate-User") or request.headers.get("Impersonate-Group"):
+            return self._impersonate(user, request)
         return user
+
+    def _impersonate(self, user: UserInfo, request: web.Request) -> UserInfo:
+        """`kubectl --as/--as-group`: allowed when RBAC lets `user` impersonate each part."""
+        from podnet.api import rbac
+
+        name = request.headers.get("Impersonate-User", "")
+        groups = tuple(request.headers.getall("Impersonate-Group", []))
+        if not name:
+            raise errors.bad_request(
+                "requested impersonation of groups without a user; a user is required")
+        checks: list[rbac.Attributes] = []
+        sa_ns = ""
+        if name.startswith("system:serviceaccount:") and name.count(":") == 3:
+            _, _, sa_ns, sa_name = name.split(":")
+            checks.append(rbac.Attributes(user=user, verb="impersonate", namespace=sa_ns,
+                                          resource="serviceaccounts", name=sa_name))
+        else:
+            checks.append(rbac.Attributes(user=user, verb="impersonate", resource="users",
+                                          name=name))
+        checks.extend(rbac.Attributes(user=user, verb="impersonate", resource="groups",
+                                      name=g) for g in groups)
+        for attrs in checks:
+            if not self.authorizer.check(attrs).allowed:
+                raise errors.forbidden(
+                    f'{attrs.resource} "{attrs.name}" is forbidden: User "{user.name}" cannot '
+                    f'impersonate resource "{attrs.resource}" in API group "" at the cluster '
+                    f"scope", attrs.resource, attrs.name)
+        all_groups = list(groups)
+        if sa_ns:
+            all_groups += ["system:serviceaccounts", f"system:serviceaccounts:{sa_ns}"]
+        if name != "system:anonymous" and "system:authenticated" not in all_groups:
+            all_groups.append("system:authenticated")
+        return UserInfo(name, request.headers.get("Impersonate-Uid", ""), tuple(all_groups))
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path

@@ -223,13 +223,20 @@ class Informer:
 
     async def run(self) -> None:
         failures = 0
+        empty = 0
         need_list = True
         while True:
             try:
                 if need_list:
                     await self._list()
                     need_list = False
-                await self._watch()
+                if await self._watch() == 0:
+                    # A server that keeps ending watches at once must not make us spin.
+                    empty += 1
+                    if empty > 1:
+                        await self._sleep(self._delay(empty - 1))
+                else:
+                    empty = 0
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -285,7 +292,9 @@ class Informer:
         self.resource_version = resource_version
         self.synced.set()
 
-    async def _watch(self) -> None:
+    async def _watch(self) -> int:
+        """Follow one watch until the server ends it; return how many events came."""
+        count = 0
         async for etype, obj in self.client.watch(
             self.rt,
             self.namespace,
@@ -296,6 +305,8 @@ class Informer:
             allow_bookmarks=True,
         ):
             self.apply(etype, obj)
+            count += 1
+        return count
 
     def apply(self, etype: str, obj: JSON) -> None:
         """Apply one watch event to the cache and fire handlers."""

@@ -206,7 +206,9 @@ class ApiClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.ssl_context if self.ssl_context else False)
+            # No context means the system trust store (ssl=True), never "don't verify".
+            ssl_arg: ssl.SSLContext | bool = self.ssl_context if self.ssl_context else True
+            connector = aiohttp.TCPConnector(ssl=ssl_arg)
             self._session = aiohttp.ClientSession(connector=connector)
             self._owns_session = True
         return self._session

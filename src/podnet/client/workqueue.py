@@ -120,6 +120,12 @@ class WorkQueue:
             self._waiters.append(waiter)
             try:
                 await waiter
+            except asyncio.CancelledError:
+                # Woken and cancelled at once: pass the wake-up on, or a key could sit
+                # in the queue while other workers sleep.
+                if waiter.done() and not waiter.cancelled():
+                    self._notify()
+                raise
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)

@@ -49,6 +49,7 @@ def build_event(
     component: str,
     host: str = "",
     now: datetime,
+    nanos: int | None = None,
 ) -> JSON:
     """A new core/v1 Event, named `<object>.<hex nanoseconds>` like client-go names it.
 
@@ -64,7 +65,7 @@ def build_event(
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {
-            "name": f"{m.get('name', '')}.{int(now.timestamp() * 1e9):x}",
+            "name": f"{m.get('name', '')}.{nanos or int(now.timestamp() * 1e9):x}",
             "namespace": namespace,
         },
         "involvedObject": involved_object(obj),
@@ -106,6 +107,7 @@ class EventRecorder:
         self.host = host
         self._seen: dict[tuple[str, ...], _Seen] = {}
         self._max = max_remembered
+        self._last_nanos = 0
 
     async def event(
         self, obj: Mapping[str, Any], etype: EventType, reason: str, message: str
@@ -131,8 +133,12 @@ class EventRecorder:
                     if err.code != 404:
                         raise
                     # The event expired (TTL) or was deleted: start a new one.
+            # Names come from the time in nanoseconds; two events in the same tick (or
+            # under a frozen test clock) still need distinct names.
+            nanos = max(int(now.timestamp() * 1e9), self._last_nanos + 1)
+            self._last_nanos = nanos
             body = build_event(obj, etype, reason, message, component=self.component,
-                               host=self.host, now=now)
+                               host=self.host, now=now, nanos=nanos)
             created = await self.client.create(EVENTS, body)
             if len(self._seen) >= self._max:
                 self._seen.pop(next(iter(self._seen)))

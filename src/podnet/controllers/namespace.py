@@ -196,11 +196,8 @@ class NamespaceController(Controller):
         if status != ns.get("status"):
             updated = copy.deepcopy(ns)
             updated["status"] = status
-            try:
-                await self.client.update_status(NAMESPACES, updated)
-            except StatusError as err:
-                if err.code not in (404, 409):
-                    raise
+            # The finalize PUT below must carry the resourceVersion this write returns.
+            ns = await self.client.update_status(NAMESPACES, updated)
         if remaining:
             self.queue.add_after(key, RECHECK_SECONDS)
             return

@@ -155,3 +155,23 @@ def test_cache_indexes_follow_changes() -> None:
 def test_object_key(obj, key, split) -> None:  # type: ignore[no-untyped-def]
     assert object_key(obj) == key
     assert split_key(key) == split
+
+
+async def test_watches_that_end_at_once_back_off(api: FakeApi, client: ApiClient) -> None:
+    delays: list[float] = []
+
+    async def fake_sleep(d: float) -> None:
+        delays.append(d)
+        await asyncio.sleep(0)
+
+    for _ in range(3):
+        api.script_watch()
+    api.script_watch({"type": "ADDED", "object": pod("z", 11)})
+    inf = Informer(client, PODS_RT, "default", sleep=fake_sleep, backoff_base=0.5)
+    task = asyncio.create_task(inf.run())
+    try:
+        await wait_for(lambda: "default/z" in inf.cache)
+        assert delays == [0.5, 1.0]
+    finally:
+        task.cancel()
+        api.streams.put_nowait(None)

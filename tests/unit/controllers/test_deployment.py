@@ -13,8 +13,8 @@ from podnet.controllers.deployment import (
     REVISION,
     Plan,
     equal_ignore_hash,
-    pod_template_hash,
     plan,
+    pod_template_hash,
     resolve_fenceposts,
 )
 
