@@ -211,7 +211,7 @@ async def measure(state: Path, quick: bool, results: Results) -> None:
     conc = 32
     conn = aiohttp.TCPConnector(ssl=ctx, limit=conc)
     async with aiohttp.ClientSession(connector=conn) as s:
-        took, lat = await run_writes(s, base, "/api/v1/namespaces/default/configmaps",
+        took, _ = await run_writes(s, base, "/api/v1/namespaces/default/configmaps",
                                      [cm(f"c{i}") for i in range(n_creates)], conc)
         creates = n_creates / took
         # Single writes, one at a time (latency without queueing behind others).

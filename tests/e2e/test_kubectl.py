@@ -265,7 +265,7 @@ def test_rbac_with_a_service_account_token(cluster: Cluster, tmp_path: Path) -> 
         cluster.kubectl("delete", "rolebinding", "reader-view")
         cluster.kubectl("delete", "serviceaccount", "reader")
     r = reader("get", "pods", "-n", "default")
-    assert r.returncode == 1 and "Unauthorized" in r.stderr or "logged in" in r.stderr
+    assert (r.returncode == 1 and "Unauthorized" in r.stderr) or "logged in" in r.stderr
 
 
 def test_bad_input_gets_a_status_and_stores_nothing(cluster: Cluster, tmp_path: Path) -> None:

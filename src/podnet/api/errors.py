@@ -113,10 +113,7 @@ def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> Statu
     """422 Invalid, worded exactly like the apiserver:
     `Service "x" is invalid: spec.ports[0].port: Required value`."""
     parts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
-    if len(parts) == 1:
-        detail = parts[0]
-    else:
-        detail = "[" + ", ".join(parts) + "]"
+    detail = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     qualified = f"{kind}.{group}" if group else kind
     return StatusError(
         f'{qualified} "{name}" is invalid: {detail}',
@@ -182,7 +179,9 @@ def invalid_value(path: str, value: Any, detail: str) -> Cause:
 def not_supported(path: str, value: Any, supported: list[str]) -> Cause:
     valid = ", ".join(f'"{s}"' for s in supported)
     return Cause(
-        "FieldValueNotSupported", path, f"Unsupported value: {_fmt(value)}: supported values: {valid}"
+        "FieldValueNotSupported",
+        path,
+        f"Unsupported value: {_fmt(value)}: supported values: {valid}",
     )
 
 

@@ -110,7 +110,8 @@ BUILTIN: tuple[ResourceType, ...] = (
     # core/v1
     _rt("", "v1", "Namespace", "namespaces", False,
         verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
-        short=("ns",), subs=(_status("Namespace"), Subresource("finalize", "Namespace", ("update",)))),
+        short=("ns",),
+        subs=(_status("Namespace"), Subresource("finalize", "Namespace", ("update",)))),
     _rt("", "v1", "Pod", "pods", short=("po",), cats=_ALL, subs=(
         _status("Pod"),
         Subresource("log", "Pod", ("get",)),

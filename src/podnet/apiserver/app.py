@@ -21,7 +21,8 @@ from aiohttp import web
 
 from podnet.api import errors
 from podnet.api.resources import Registry, ResourceType
-from podnet.apiserver import bootstrap, crds, discovery, openapi, request as reqinfo
+from podnet.apiserver import bootstrap, crds, discovery, openapi
+from podnet.apiserver import request as reqinfo
 from podnet.apiserver.authn import Authenticator, UserInfo
 from podnet.apiserver.authz import Authorizer
 from podnet.apiserver.handlers import ResourceHandler, json_response
@@ -89,7 +90,6 @@ class ApiServer:
         )
         self.authorizer = Authorizer(enabled=self.config.authorization)
         self.handler = ResourceHandler(self.storage, self.clock)
-        self.handler._crd_columns = {}  # type: ignore[attr-defined]
         self.storage.hooks.append(self._on_write)
         self._runner: web.AppRunner | None = None
         self._openapi_cache: dict[str, Any] = {}
@@ -145,7 +145,7 @@ class ApiServer:
 
     def _register_crd(self, crd: dict[str, Any]) -> None:
         crds.register(self.registry, crd)
-        self.handler._crd_columns.update(crds.printer_columns(crd))  # type: ignore[attr-defined]
+        self.handler.crd_columns.update(crds.printer_columns(crd))
         self._openapi_cache.clear()
 
     async def _on_write(self, rt: ResourceType, event: str, obj: dict[str, Any]) -> None:
@@ -198,8 +198,8 @@ class ApiServer:
             raise
         except Exception as exc:  # every unexpected failure still answers a Status
             log.exception("component=apiserver event=internal-error path=%s", request.path)
-            err = errors.internal(f"{type(exc).__name__}: {exc}")
-            return json_response(err.to_status(), 500)
+            failure = errors.internal(f"{type(exc).__name__}: {exc}")
+            return json_response(failure.to_status(), 500)
 
     async def _user(self, request: web.Request) -> UserInfo:
         peercert = None

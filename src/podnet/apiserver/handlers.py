@@ -67,6 +67,8 @@ class ResourceHandler:
         self.subresources: dict[str, Callable[..., Any]] = subresources or {}
         # Handlers for virtual (never stored) kinds like SelfSubjectAccessReview.
         self.virtual: dict[str, Callable[..., Any]] = {}
+        # additionalPrinterColumns of CRDs, keyed (group, version, plural).
+        self.crd_columns: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
 
     def resource_type(self, info: RequestInfo) -> ResourceType:
         rt = self.registry.get(info.group, info.version, info.resource)
@@ -79,12 +81,12 @@ class ResourceHandler:
     async def handle(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         rt = self.resource_type(info)
         q = request.query
-        if info.verb not in ("watch", "list", "deletecollection") and info.verb not in rt.verbs \
-                and not info.subresource:
-            if not (info.verb == "get" and rt.kind in VIRTUAL_KINDS):
-                raise errors.method_not_allowed(
-                    f"the server does not allow this method on the requested resource"
-                )
+        if (info.verb not in ("watch", "list", "deletecollection")
+                and info.verb not in rt.verbs and not info.subresource
+                and not (info.verb == "get" and rt.kind in VIRTUAL_KINDS)):
+            raise errors.method_not_allowed(
+                "the server does not allow this method on the requested resource"
+            )
         if info.verb in ("list", "watch", "deletecollection") and info.verb not in rt.verbs:
             raise errors.method_not_allowed(
                 "the server does not allow this method on the requested resource"
@@ -144,10 +146,10 @@ class ResourceHandler:
         if method == "DELETE":
             if not info.name:
                 return await self.delete_collection(request, info, rt, namespace)
-            opts = await self.delete_options(request)
-            d = await self.storage.delete(rt, namespace, info.name, opts)
-            if not d.gone or rt.kind == "Pod" and rt.group == "":
-                return json_response(d.obj, 200 if d.gone else 200)
+            dopts = await self.delete_options(request)
+            d = await self.storage.delete(rt, namespace, info.name, dopts)
+            if not d.gone or (rt.kind == "Pod" and rt.group == ""):
+                return json_response(d.obj)
             return json_response(self.success_status(rt, d.obj))
         raise errors.method_not_allowed(f"method {method} is not allowed")
 
@@ -239,8 +241,9 @@ class ResourceHandler:
                                   custom_columns=custom)
 
     def custom_columns(self, rt: ResourceType) -> list[dict[str, Any]] | None:
-        cols = getattr(self, "_crd_columns", {}).get((rt.group, rt.version, rt.plural))
-        return cols  # type: ignore[no-any-return]
+        cols: list[dict[str, Any]] | None = self.crd_columns.get(
+            (rt.group, rt.version, rt.plural))
+        return cols
 
     async def list(self, request: web.Request, info: RequestInfo, rt: ResourceType,
                    namespace: str | None) -> web.StreamResponse:
@@ -310,9 +313,9 @@ class ResourceHandler:
         ptype = negotiate.PATCH_TYPES.get(negotiate.media_type(ct))
         if ptype is None or ptype == "apply-cbor":
             raise errors.unsupported_media_type(
-                f"the body of the request was in an unknown format - accepted media types "
-                f"include: application/json-patch+json, application/merge-patch+json, "
-                f"application/apply-patch+yaml"
+                "the body of the request was in an unknown format - accepted media types "
+                "include: application/json-patch+json, application/merge-patch+json, "
+                "application/apply-patch+yaml"
                 + (", application/strategic-merge-patch+json" if rt.structured else "")
             )
         if ptype == "strategic" and not rt.structured:

@@ -36,9 +36,10 @@ def parse_accept(accept: str) -> Wants:
         parts = [p.strip() for p in raw.split(";")]
         base = parts[0]
         params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-        if base in ("application/json", "*/*", "application/*") and params.get("as") == "Table":
-            if params.get("g", "meta.k8s.io") == "meta.k8s.io":
-                return Wants(table=True, table_version=params.get("v", "v1"))
+        if (base in ("application/json", "*/*", "application/*")
+                and params.get("as") == "Table"
+                and params.get("g", "meta.k8s.io") == "meta.k8s.io"):
+            return Wants(table=True, table_version=params.get("v", "v1"))
         if params.get("as") in ("PartialObjectMetadata", "PartialObjectMetadataList"):
             return Wants(partial_metadata=True)
         if base in ("application/json", "*/*", "application/*", "application/yaml", ""):

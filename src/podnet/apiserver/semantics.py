@@ -13,9 +13,8 @@ from typing import Any
 
 from podnet.api import apply as ssa
 from podnet.api import defaults as api_defaults
-from podnet.api import errors
+from podnet.api import errors, validation
 from podnet.api import schema as api_schema
-from podnet.api import validation
 from podnet.api.errors import Cause
 from podnet.api.resources import ResourceType
 from podnet.util import jsonutil
@@ -217,7 +216,7 @@ def merge_for_subresource(
             else:
                 new.pop("status", None)
         return new
-    merged = jsonutil.deepcopy(old)
+    merged: dict[str, Any] = jsonutil.deepcopy(old)
     if subresource == "status":
         if "status" in new:
             merged["status"] = new["status"]

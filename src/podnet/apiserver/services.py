@@ -6,6 +6,7 @@ is recorded in an `Undo` so a failed write gives the addresses and ports back.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,7 +114,7 @@ class ServiceAllocations:
                         else Cause("FieldValueInvalid", "spec.clusterIPs", e.detail)
                     )
                 else:
-                    undo.actions.append(lambda ip=ip: self.ips.release(ip))
+                    undo.actions.append(functools.partial(self.ips.release, ip))
                     spec["clusterIP"] = ip
                     spec["clusterIPs"] = [ip]
 
@@ -152,7 +153,7 @@ class ServiceAllocations:
                 except AllocationError as e:
                     causes.append(invalid_value(path, int(want) if want else 0, e.detail))
                     continue
-                undo.actions.append(lambda got=got: self.ports.release(got))
+                undo.actions.append(functools.partial(self.ports.release, got))
                 port["nodePort"] = got
                 seen[(got, proto)] = i
         else:
@@ -167,7 +168,7 @@ class ServiceAllocations:
                 except AllocationError as e:
                     causes.append(invalid_value("spec.healthCheckNodePort", want, e.detail))
                 else:
-                    undo.actions.append(lambda got=got: self.ports.release(got))
+                    undo.actions.append(functools.partial(self.ports.release, got))
                     spec["healthCheckNodePort"] = got
             else:
                 spec["healthCheckNodePort"] = want

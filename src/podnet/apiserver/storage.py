@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -202,15 +203,16 @@ class Storage:
             raise errors.gone(
                 "The provided continue parameter is too old to display a consistent list "
                 "result. You can start a new list without the continue parameter, or use "
-                f"the continue token in this response to retrieve the remainder of the "
-                f"results. Continuing with the provided token results in an inconsistent "
-                f"list - objects that were created, modified, or deleted between the time "
-                f"the first chunk was returned and now may show up in the list."
+                "the continue token in this response to retrieve the remainder of the "
+                "results. Continuing with the provided token results in an inconsistent "
+                "list - objects that were created, modified, or deleted between the time "
+                "the first chunk was returned and now may show up in the list."
             ) from exc
         token = encode_continue(revision, last_key[len(prefix):]) if more else ""
         return ListResult(items, str(revision), token)
 
-    async def list_raw(self, rt: ResourceType, namespace: str | None) -> tuple[list[bytes], int]:
+    async def list_raw(self, rt: ResourceType,
+                       namespace: str | None) -> tuple[builtins.list[bytes], int]:
         """Stored JSON of every object, for the fast unfiltered list path."""
         result = await self.store.list(rt.key_prefix(namespace))
         return [kv.value for kv in result.items], result.revision
@@ -321,8 +323,8 @@ class Storage:
         meta = obj.setdefault("metadata", {})
         if meta.get("name") and meta["name"] != name:
             raise errors.bad_request(
-                "the name of the object (%s) does not match the name on the URL (%s)"
-                % (meta["name"], name)
+                f"the name of the object ({meta['name']}) does not match the name on the URL "
+                f"({name})"
             )
         meta["name"] = name
         kv = await self.get_kv(rt, namespace, name)

@@ -116,14 +116,13 @@ def start(paths: ClusterPaths, cfg: ClusterConfig) -> tuple[int, bool]:
         return pid, False
     paths.state_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(paths)
-    log = open(paths.log_file, "ab")
     cmd = [sys.executable, "-m", "podnet.cli.main", "serve", "--name", paths.name,
            "--state-dir", str(paths.state_dir), "--host", cfg.host, "--port", str(cfg.port)]
     if cfg.store_url:
         cmd += ["--store", cfg.store_url]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            start_new_session=True, close_fds=True)
-    log.close()
+    with open(paths.log_file, "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, close_fds=True)
     paths.pid_file.write_text(str(proc.pid))
     return proc.pid, True
 

@@ -8,18 +8,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from podnet.util.clock import SystemClock as SystemClock  # the manager's default
+
 JSON = dict[str, Any]
 
 
 class Clock(Protocol):
-    """Where controllers get the time; tests pass a fake."""
+    """Where controllers get the time; tests pass a fake. Controllers only need `now()`,
+    so any `podnet.util.clock.Clock` (e.g. `FakeClock`) fits."""
 
     def now(self) -> datetime: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def rfc3339(t: datetime) -> str:

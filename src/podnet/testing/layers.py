@@ -70,6 +70,7 @@ def check_tree(package_dir: Path) -> list[Violation]:
                 if parts[0] != "podnet" or len(parts) < 2:
                     continue
                 if not allowed(importer, parts[1], tuple(parts[2:])):
-                    found.append(Violation(str(path), node.lineno, importer, parts[1]))
+                    line = getattr(node, "lineno", 0)
+                    found.append(Violation(str(path), line, importer, parts[1]))
                     break
     return found

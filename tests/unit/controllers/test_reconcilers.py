@@ -234,3 +234,37 @@ async def test_manager_runs_and_stops(world: World) -> None:
     assert len(world.api.stored(SERVICES)) == 1  # default/kubernetes
     with pytest.raises(ValueError, match="unknown controllers"):
         ControllerManager(cast(ApiClient, world.api), enabled=["nope"])
+
+
+async def test_gc_foreground_deletion(world: World) -> None:
+    gc = GarbageCollector(world.deps)
+    owner = rs_obj(1)
+    owner["metadata"].update(deletionTimestamp="2024-05-01T11:59:00Z",
+                             finalizers=["foregroundDeletion"])
+    world.api.put(REPLICASETS, owner)
+    world.api.put(PODS, pod("a", owner={"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                        "name": "web-abc", "uid": "uid-web-abc",
+                                        "controller": True, "blockOwnerDeletion": True}))
+    await world.relist()
+    await gc.sync("uid-web-abc")
+    assert world.take_writes() == ["delete pods default/a"]
+    await world.relist()
+    await gc.sync("uid-web-abc")
+    assert world.take_writes() == ["patch replicasets default/web-abc"]
+    rs = await world.api.get(REPLICASETS, "web-abc", "default")
+    assert rs["metadata"]["finalizers"] == []
+
+
+async def test_gc_orphan_deletion(world: World) -> None:
+    gc = GarbageCollector(world.deps)
+    owner = rs_obj(1)
+    owner["metadata"].update(deletionTimestamp="2024-05-01T11:59:00Z", finalizers=["orphan"])
+    world.api.put(REPLICASETS, owner)
+    world.api.put(PODS, pod("a", owner={"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                        "name": "web-abc", "uid": "uid-web-abc",
+                                        "controller": True, "blockOwnerDeletion": True}))
+    await world.relist()
+    await gc.sync("uid-web-abc")
+    assert world.take_writes() == ["patch pods default/a", "patch replicasets default/web-abc"]
+    p = await world.api.get(PODS, "a", "default")
+    assert p["metadata"]["ownerReferences"] == []
