@@ -192,15 +192,20 @@ class NamespaceController(Controller):
                         raise
             if items:
                 remaining[group_resource(rt)] = len(items)
-        status = terminating_status(ns, remaining, finalizers, self.clock.now())
-        if status != ns.get("status"):
-            updated = copy.deepcopy(ns)
-            updated["status"] = status
-            # The finalize PUT below must carry the resourceVersion this write returns.
-            ns = await self.client.update_status(NAMESPACES, updated)
-        if remaining:
-            self.queue.add_after(key, RECHECK_SECONDS)
-            return
-        body = finalized(ns)
-        if body is not None:
-            await self.client.update(NAMESPACES, body, subresource="finalize")
+        try:
+            status = terminating_status(ns, remaining, finalizers, self.clock.now())
+            if status != ns.get("status"):
+                updated = copy.deepcopy(ns)
+                updated["status"] = status
+                # The finalize PUT below must carry the resourceVersion this returns.
+                ns = await self.client.update_status(NAMESPACES, updated)
+            if remaining:
+                self.queue.add_after(key, RECHECK_SECONDS)
+                return
+            body = finalized(ns)
+            if body is not None:
+                await self.client.update(NAMESPACES, body, subresource="finalize")
+        except StatusError as err:
+            if err.code != 404:
+                raise
+            # Already finalized and deleted (our cache was behind): nothing left to do.

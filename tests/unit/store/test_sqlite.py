@@ -109,17 +109,24 @@ async def test_acknowledged_writes_survive_kill_9(db: Path) -> None:
     )
     assert child.stdout is not None
     acked: dict[str, int] = {}
+
+    def ack(line: bytes) -> None:
+        key, rev = line.decode().split()
+        acked[key] = int(rev)
+
     try:
         async with asyncio.timeout(20):
-            while len(acked) < 1500:
+            while len(acked) < 2000:  # keep reading, so the child never blocks on the pipe
                 line = await child.stdout.readline()
                 assert line, "writer process ended early"
-                key, rev = line.decode().split()
-                acked[key] = int(rev)
+                ack(line)
     finally:
         os.kill(child.pid, signal.SIGKILL)  # mid-stream: writes are still in flight
+        rest = await child.stdout.read()  # asyncio's wait() also waits for the pipe's EOF
         await child.wait()
     assert child.returncode == -signal.SIGKILL
+    for line in rest.split(b"\n")[:-1]:  # every line the child finished writing
+        ack(line)
 
     store = await started(db)
     try:
