@@ -68,9 +68,7 @@ class Backend(Protocol):
     async def commit(self, events: Sequence[Event]) -> None:
         """Make these events (consecutive revisions) durable, all or none."""
 
-    async def read(
-        self, after: int, upto: int, prefix: str, limit: int
-    ) -> tuple[list[Event], int]:
+    async def read(self, after: int, upto: int, prefix: str, limit: int) -> tuple[list[Event], int]:
         """History, as `watchhub.HistoryReader` describes."""
 
     async def compact(self, revision: int, batch: int) -> int:
@@ -299,7 +297,9 @@ class LogStore:
             self._remember(events)
             log.debug(
                 "component=store event=commit writes=%d revision=%d ms=%.2f",
-                len(events), self._revision, (time.perf_counter() - t0) * 1000,
+                len(events),
+                self._revision,
+                (time.perf_counter() - t0) * 1000,
             )
         for fut, result in outcomes:
             if fut.done():
@@ -361,7 +361,9 @@ class LogStore:
             self.compaction_steps += steps
             log.info(
                 "component=store event=compact revision=%d steps=%d ms=%.1f",
-                revision, steps, (time.perf_counter() - t0) * 1000,
+                revision,
+                steps,
+                (time.perf_counter() - t0) * 1000,
             )
 
     async def _compact_loop(self) -> None:

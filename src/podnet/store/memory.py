@@ -29,9 +29,7 @@ class MemoryHistory:
             self._base = events[0].kv.mod_revision
         self._log.extend(events)
 
-    async def read(
-        self, after: int, upto: int, prefix: str, limit: int
-    ) -> tuple[list[Event], int]:
+    async def read(self, after: int, upto: int, prefix: str, limit: int) -> tuple[list[Event], int]:
         start = max(after + 1 - self._base, 0)
         out: list[Event] = []
         last = after

@@ -191,9 +191,7 @@ class SqliteHistory:
     def _set_compacted(self, revision: int) -> None:
         conn = self._wconn
         assert conn is not None
-        conn.execute(
-            "UPDATE meta SET value = max(value, ?) WHERE name = 'compacted'", (revision,)
-        )
+        conn.execute("UPDATE meta SET value = max(value, ?) WHERE name = 'compacted'", (revision,))
 
     def _compact_step(self, upto: int) -> None:
         conn = self._wconn
@@ -217,9 +215,7 @@ class SqliteHistory:
 
     # -- history -----------------------------------------------------------------------
 
-    async def read(
-        self, after: int, upto: int, prefix: str, limit: int
-    ) -> tuple[list[Event], int]:
+    async def read(self, after: int, upto: int, prefix: str, limit: int) -> tuple[list[Event], int]:
         return await self._on(self._reader, lambda: self._read(after, upto, prefix, limit))
 
     def _read(self, after: int, upto: int, prefix: str, limit: int) -> tuple[list[Event], int]:

@@ -208,8 +208,9 @@ class StoreContract:
 
             return encode
 
-        kvs = await asyncio.gather(*(store.create(f"/k{i:03}", remember(f"/k{i:03}"))
-                                     for i in range(50)))
+        kvs = await asyncio.gather(
+            *(store.create(f"/k{i:03}", remember(f"/k{i:03}")) for i in range(50))
+        )
         for kv in kvs:
             assert kv.value == str(kv.mod_revision).encode()
             assert asked[kv.key] == kv.mod_revision
@@ -236,11 +237,14 @@ class StoreContract:
         for key in ["/pods/b/2", "/pods/a/1", "/svc/a/1", "/pods/b/1", "/pods/a/2", "/podsx"]:
             await store.create(key, text(key))
         result = await store.list("/pods/")
-        assert [kv.key for kv in result.items] == ["/pods/a/1", "/pods/a/2", "/pods/b/1",
-                                                    "/pods/b/2"]
+        assert [kv.key for kv in result.items] == [
+            "/pods/a/1",
+            "/pods/a/2",
+            "/pods/b/1",
+            "/pods/b/2",
+        ]
         assert (result.revision, result.more) == (6, False)
-        assert [kv.key for kv in (await store.list("/pods/b/")).items] == [
-            "/pods/b/1", "/pods/b/2"]
+        assert [kv.key for kv in (await store.list("/pods/b/")).items] == ["/pods/b/1", "/pods/b/2"]
         assert len((await store.list("")).items) == 6
         assert (await store.list("/nothing/")).items == []
 
@@ -352,9 +356,7 @@ class StoreContract:
         assert revs(events) == [7, 8, 9, 10, 11]
         assert events[-1].prev == KeyValue("/k/0", b"0@1", 1, 1)
 
-    async def test_automatic_compaction_keeps_recent_revisions(
-        self, open_store: Opener
-    ) -> None:
+    async def test_automatic_compaction_keeps_recent_revisions(self, open_store: Opener) -> None:
         options = StoreOptions(keep_revisions=20, keep_seconds=0, compact_interval=0.01)
         store = await open_store(options)
         for i in range(100):
@@ -366,9 +368,7 @@ class StoreContract:
         assert len((await store.list("/k/")).items) == 100
         assert len((await store.list("/k/", revision=80)).items) == 80
 
-    async def test_automatic_compaction_waits_for_keep_seconds(
-        self, open_store: Opener
-    ) -> None:
+    async def test_automatic_compaction_waits_for_keep_seconds(self, open_store: Opener) -> None:
         now = [1000.0]
         options = StoreOptions(
             keep_revisions=0, keep_seconds=60, compact_interval=0.01, clock=lambda: now[0]
@@ -480,9 +480,7 @@ class StoreContract:
         print(f"{n} watchers: last one got the event {spread_ms:.1f} ms after the write")
         assert spread_ms < 1000  # generous: the box is shared; typically a few ms
 
-    async def test_slow_watcher_does_not_block_writers_or_others(
-        self, open_store: Opener
-    ) -> None:
+    async def test_slow_watcher_does_not_block_writers_or_others(self, open_store: Opener) -> None:
         store = await open_store(StoreOptions(ring_size=32, compact_interval=0))
         slow = store.watch("", 0)  # never read until the end
         fast = store.watch("", 0)
@@ -496,6 +494,19 @@ class StoreContract:
         assert time.perf_counter() - started < 10
         slow_events = await take(slow, 500)  # caught up from history, in order
         assert revs(slow_events) == list(range(1, 501))
+
+    async def test_watcher_behind_compacted_history_gets_compacted_error(
+        self, open_store: Opener
+    ) -> None:
+        store = await open_store(StoreOptions(ring_size=4, compact_interval=0))
+        lagging = store.watch("", 0)
+        for i in range(20):
+            await store.create(f"/k/{i:02}", text(str(i)))
+        await store.compact(10)
+        with pytest.raises(CompactedError):  # the client must re-list, as on a 410
+            await anext(lagging)
+        with pytest.raises(StopAsyncIteration):
+            await anext(lagging)
 
     async def test_close_ends_watchers(self, open_store: Opener) -> None:
         store = await open_store()

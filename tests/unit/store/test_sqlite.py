@@ -55,7 +55,10 @@ async def test_restart_keeps_every_key_and_revisions_continue(db: Path) -> None:
         # History survived too: a watch from before the restart replays from disk.
         replay = await take(store.watch("/k/0", 20), 3)
         assert [(ev.type, ev.kv.key, ev.kv.mod_revision) for ev in replay] == [
-            ("MODIFIED", "/k/03", 21), ("DELETED", "/k/07", 22), ("ADDED", "/k/07", 23)]
+            ("MODIFIED", "/k/03", 21),
+            ("DELETED", "/k/07", 22),
+            ("ADDED", "/k/07", 23),
+        ]
         assert replay[1].kv == KeyValue("/k/07", b"7@8", 8, 22)
         assert replay[1].prev == KeyValue("/k/07", b"7@8", 8, 8)
         old = await store.list("/k/", revision=20)

@@ -1,0 +1,131 @@
+"""The controller manager against podnet's in-process API server: real lists, watches,
+generateName, status subresources, finalize and deletion — what a user would see."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from podnet.client.rest import ApiClient
+from podnet.controllers.base import (
+    DEPLOYMENTS,
+    ENDPOINTS,
+    ENDPOINTSLICES,
+    NAMESPACES,
+    PODS,
+    REPLICASETS,
+    SERVICES,
+)
+from podnet.controllers.manager import ControllerManager
+from podnet.testing.apiserver import ADMIN_TOKEN, running_api
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[ApiClient]:
+    async with running_api() as api:
+        c = ApiClient(api.base, None, ADMIN_TOKEN)
+        mgr = ControllerManager(c, apiserver_address=("192.168.50.1", 6443))
+        stop = asyncio.Event()
+        run = asyncio.create_task(mgr.run(stop))
+        try:
+            yield c
+        finally:
+            stop.set()
+            await asyncio.wait_for(run, 5)
+            await c.close()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
+    """Poll until `check` returns something truthy (controllers are asynchronous)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result or loop.time() > deadline:
+            assert result, "condition not reached"
+            return result
+        await asyncio.sleep(0.02)
+
+
+async def test_deployment_service_and_cleanup(client: ApiClient) -> None:
+    await client.create(DEPLOYMENTS, {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "agnhost"}]}}},
+    })
+    await client.create(SERVICES, {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80,
+                                                        "targetPort": 9376}]},
+    })
+
+    async def pods() -> list[dict[str, Any]]:
+        return (await client.list(PODS, "default", label_selector="app=web")).items
+
+    created = await eventually(lambda: _n(pods(), 2))
+    # Play kubelet: give the pods IPs and make them Ready.
+    for i, pod in enumerate(created):
+        pod["status"] = {"phase": "Running", "podIP": f"10.244.0.{i + 5}",
+                         "podIPs": [{"ip": f"10.244.0.{i + 5}"}],
+                         "conditions": [{"type": "Ready", "status": "True",
+                                         "lastTransitionTime": "2024-01-01T00:00:00Z"}]}
+        await client.update_status(PODS, pod)
+
+    async def available() -> bool:
+        d = await client.get(DEPLOYMENTS, "web", "default")
+        return bool((d.get("status") or {}).get("availableReplicas") == 2)
+
+    await eventually(available)
+
+    async def slice_ips() -> list[str]:
+        slices = (await client.list(ENDPOINTSLICES, "default",
+                                    label_selector="kubernetes.io/service-name=web")).items
+        return sorted(a for s in slices for e in s["endpoints"] for a in e["addresses"]
+                      if e["conditions"]["ready"])
+
+    assert await eventually(slice_ips) == ["10.244.0.5", "10.244.0.6"]
+    ep = await client.get(ENDPOINTS, "web", "default")
+    assert sorted(a["ip"] for a in ep["subsets"][0]["addresses"]) == ["10.244.0.5", "10.244.0.6"]
+
+    # Deleting the Deployment: the garbage collector takes its ReplicaSet and pods.
+    await client.delete(DEPLOYMENTS, "web", "default", propagation_policy="Background")
+
+    async def all_gone() -> bool:
+        rss = (await client.list(REPLICASETS, "default")).items
+        return not rss and not await pods()
+
+    await eventually(all_gone)
+
+
+async def test_kubernetes_service_and_namespace_lifecycle(client: ApiClient) -> None:
+    async def kube_slice() -> dict[str, Any] | None:
+        try:
+            return await client.get(ENDPOINTSLICES, "kubernetes", "default")
+        except Exception:
+            return None
+
+    es = await eventually(kube_slice)
+    assert es["endpoints"][0]["addresses"] == ["192.168.50.1"]
+
+    await client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                                     "metadata": {"name": "team"}})
+    await client.create(SERVICES, {"apiVersion": "v1", "kind": "Service",
+                                   "metadata": {"name": "x", "namespace": "team"},
+                                   "spec": {"ports": [{"port": 80}]}})
+    await client.delete(NAMESPACES, "team")
+
+    async def ns_gone() -> bool:
+        names = [n["metadata"]["name"] for n in (await client.list(NAMESPACES)).items]
+        return "team" not in names
+
+    await eventually(ns_gone)
+
+
+async def _n(items: Awaitable[list[dict[str, Any]]], n: int) -> list[dict[str, Any]] | None:
+    got = await items
+    return got if len(got) == n else None
