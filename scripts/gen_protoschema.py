@@ -187,49 +187,61 @@ def rodata(data: bytes) -> tuple[int, int, int]:
     raise SystemExit("no .rodata section")
 
 
-def go_structs(data: bytes) -> list[list[GoField]]:
-    """Field lists of the Go structs whose fields carry json tags.
+def go_name(data: bytes, pos: int) -> GoField:
+    """An `abi.Name` at file offset pos: flags (2 = has tag), varint len, name, [tag]."""
+    flags = data[pos]
+    size, p = varint(data, pos + 1)
+    name = data[p : p + size].decode("utf-8", "replace")
+    tag = ""
+    if flags & 2:
+        tag_size, q = varint(data, p + size)
+        tag = data[q : q + tag_size].decode("utf-8", "replace")
+    return name, tag
 
-    A Go `abi.Name` is: flags byte (2 = has tag), varint length, name, varint length, tag.
-    A struct's fields are an array of {name *byte, typ *Type, offset uintptr}; in this
-    static, non-PIE binary those pointers are plain virtual addresses.
+
+def go_structs(data: bytes) -> dict[str, list[list[GoField]]]:
+    """Go struct type name ("v1.ConfigMap") -> field lists of the structs of that name.
+
+    Layout (Go 1.2x, static non-PIE binary, so pointers are plain virtual addresses):
+    a struct's fields are an array of {name *abi.Name, typ *abi.Type, offset uintptr};
+    the `abi.StructType` holding the slice header {ptr, len, cap} of that array starts
+    56 bytes before the header (48-byte abi.Type, then PkgPath), and abi.Type.Str
+    (int32 at +40) is the offset of the type's name from the start of .rodata.
     """
     vaddr, off, size = rodata(data)
-    names: dict[int, GoField] = {}
+    names: set[int] = set()
     for m in re.finditer(rb'json:"', data[off : off + size]):
         p = off + m.start()
-        if data[p - 1] < 0x80:
-            vlen, tag_len = 1, data[p - 1]
-        elif data[p - 2] & 0x80:
-            vlen, tag_len = 2, (data[p - 2] & 0x7F) | data[p - 1] << 7
-        else:
-            continue
-        if data[p + tag_len - 1 : p + tag_len] != b'"':
-            continue
-        q = p - vlen
-        for name_len in range(1, 100):
-            s = q - name_len - 2
-            if data[s + 1] == name_len and data[s] & 2 and not data[s] & 0xF0 and _IDENT.match(
-                    data[s + 2 : q]):
-                names[s - off + vaddr] = (data[s + 2 : q].decode(),
-                                          data[p : p + tag_len].decode())
-                break
+        for q in (p - 1, p - 2):  # the tag length is a 1- or 2-byte varint
+            if varint(data, q)[1] != p:
+                continue
+            for name_len in range(1, 100):
+                s = q - name_len - 2
+                if data[s + 1] == name_len and data[s] & 2 and not data[s] & 0xF0 and (
+                        _IDENT.match(data[s + 2 : q])):
+                    names.add(s - off + vaddr)
+                    break
     words = memoryview(data)[off : off + size // 8 * 8].cast("Q")
-    out: list[list[GoField]] = []
-    cur: list[GoField] = []
-    last = -10
+    # First fields: a record pointing at a tagged name, with field offset 0.
+    starts = {vaddr + i * 8 for i, w in enumerate(words) if w in names and words[i + 2] == 0}
+    out: dict[str, list[list[GoField]]] = {}
     for i, w in enumerate(words):
-        if w not in names:
+        if w not in starts or words[i + 1] != words[i + 2] or not 0 < words[i + 1] < 500:
             continue
-        if i == last + 3 and words[i + 2] != 0 and cur:
-            cur.append(names[w])
+        header = off + i * 8
+        str_off = struct.unpack_from("<i", data, header - 56 + 40)[0]
+        if not 0 <= str_off < size:
+            continue
+        type_name = go_name(data, off + str_off)[0].lstrip("*")
+        first = (w - vaddr) // 8
+        fields_: list[GoField] = []
+        for k in range(words[i + 1]):
+            name_addr = words[first + 3 * k]
+            if not vaddr <= name_addr < vaddr + size:
+                break
+            fields_.append(go_name(data, name_addr - vaddr + off))
         else:
-            if cur:
-                out.append(cur)
-            cur = [names[w]]
-        last = i
-    if cur:
-        out.append(cur)
+            out.setdefault(type_name, []).append(fields_)
     return out
 
 
@@ -246,24 +258,28 @@ def pb_info(tag: str) -> tuple[int, str | None, str] | None:
     return int(parts[1]), name, tags.get("json", "")
 
 
-def match_structs(msgs: dict[str, Message], structs: list[list[GoField]]
+def match_structs(msgs: dict[str, Message], structs: dict[str, list[list[GoField]]]
                   ) -> dict[str, dict[int, str]]:
-    """message -> {field number: json tag}, where exactly one consistent struct matched."""
-    by_numbers: dict[frozenset[int], list[Message]] = {}
-    for msg in msgs.values():
-        by_numbers.setdefault(frozenset(f.number for f in msg.fields), []).append(msg)
-    found: dict[str, list[dict[int, str]]] = {}
-    for st in structs:
-        info = [x for x in (pb_info(tag) for _, tag in st) if x is not None]
-        if not info:
-            continue
-        for msg in by_numbers.get(frozenset(n for n, _, _ in info), []):
-            names = {f.number: f.name for f in msg.fields}
-            if len(info) == len(names) and all(nm in (None, names[n]) for n, nm, _ in info):
-                found.setdefault(msg.full, []).append({n: j for n, _, j in info})
-    # Identical messages in sibling versions match each other's structs; keep only
-    # answers that agree on every json tag.
-    return {full: c[0] for full, c in found.items() if all(x == c[0] for x in c)}
+    """message -> {field number: json tag}, from the Go struct of the same name.
+
+    Go type names carry only the last package element ("v1beta1.Deployment" is apps or
+    extensions), so a struct must also have exactly the message's field numbers and
+    names; where two structs fit one message they must agree on every tag.
+    """
+    out: dict[str, dict[int, str]] = {}
+    for full, msg in msgs.items():
+        parts = full.split(".")
+        go_type = f"{parts[-2]}.{parts[-1]}"
+        names = {f.number: f.name for f in msg.fields}
+        fits: list[dict[int, str]] = []
+        for candidate in structs.get(go_type, []):
+            info = [x for x in (pb_info(tag) for _, tag in candidate) if x is not None]
+            if len(info) == len(names) and all(
+                    n in names and nm in (None, names[n]) for n, nm, _ in info):
+                fits.append({n: j for n, _, j in info})
+        if fits and all(f == fits[0] for f in fits):
+            out[full] = fits[0]
+    return out
 
 
 # ------------------------------------------------------------------------- output

@@ -25,7 +25,7 @@ from podnet.apiserver import bootstrap, crds, discovery, openapi
 from podnet.apiserver import request as reqinfo
 from podnet.apiserver.authn import Authenticator, UserInfo
 from podnet.apiserver.authz import Authorizer
-from podnet.apiserver.handlers import ResourceHandler, json_response
+from podnet.apiserver.handlers import USER_KEY, ResourceHandler, json_response
 from podnet.apiserver.storage import Storage, WriteOptions
 from podnet.store.base import Store
 from podnet.util import jsonutil
@@ -253,7 +253,7 @@ class ApiServer:
             path = path.rstrip("/")
         info = reqinfo.parse(request.method, path, dict(request.query))
         user = await self._user(request)
-        request["user"] = user
+        request[USER_KEY] = user
         if not (path in _PUBLIC or path.startswith(_PUBLIC)):
             decision = self.authorizer.authorize(user, info)
             if not decision.allowed:

@@ -15,12 +15,15 @@ from podnet.api import errors, selectors, tables
 from podnet.api import patch as api_patch
 from podnet.api.resources import VIRTUAL_KINDS, ResourceType
 from podnet.apiserver import negotiate, semantics, watchstream
+from podnet.apiserver.authn import UserInfo
 from podnet.apiserver.request import RequestInfo
 from podnet.apiserver.storage import DeleteOptions, Storage, WriteOptions, matches_all
 from podnet.util import jsonutil
 from podnet.util.clock import Clock
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's default request body limit (3 MiB)
+# The authenticated (or impersonated) user of a request, set by the middleware.
+USER_KEY: web.RequestKey[UserInfo] = web.RequestKey("user", UserInfo)
 
 
 def json_response(data: Any, status: int = 200, content_type: str = "application/json",

@@ -10,7 +10,7 @@ from aiohttp import web
 from podnet.api import errors, rbac
 from podnet.api.resources import ResourceType
 from podnet.apiserver.authn import UserInfo
-from podnet.apiserver.handlers import json_response
+from podnet.apiserver.handlers import USER_KEY, json_response
 from podnet.apiserver.request import RequestInfo
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ async def access_review(server: ApiServer, request: web.Request, info: RequestIn
             "Required value: exactly one of nonResourceAttributes or resourceAttributes must "
             "be specified")], rt.group)
     if self_:
-        user: UserInfo = request["user"]
+        user: UserInfo = request[USER_KEY]
     else:
         user = UserInfo(spec.get("user", ""), spec.get("uid", ""),
                         tuple(spec.get("groups") or ()))
@@ -87,7 +87,7 @@ async def rules_review(server: ApiServer, request: web.Request, info: RequestInf
     ns = spec.get("namespace", "")
     if not ns:
         raise errors.invalid(rt.kind, "", [errors.required("spec.namespace")], rt.group)
-    review = server.authorizer.rules_for(request["user"], ns)
+    review = server.authorizer.rules_for(request[USER_KEY], ns)
     return json_response({"kind": rt.kind, "apiVersion": rt.api_version,
                           "metadata": {"creationTimestamp": None}, "spec": spec,
                           "status": review.to_status()}, 201)
@@ -114,7 +114,7 @@ async def token_review(server: ApiServer, request: web.Request, info: RequestInf
 
 async def self_review(server: ApiServer, request: web.Request, info: RequestInfo,
                       rt: ResourceType) -> web.StreamResponse:
-    user: UserInfo = request["user"]
+    user: UserInfo = request[USER_KEY]
     return json_response({"kind": rt.kind, "apiVersion": rt.api_version,
                           "metadata": {"creationTimestamp": None},
                           "status": {"userInfo": user.to_json()}}, 201)

@@ -124,7 +124,11 @@ class LogStore:
     async def start(self) -> None:
         if self._state != "new":
             raise StoreError("store already started")
-        loaded = await self._backend.open()
+        try:
+            loaded = await self._backend.open()
+        except BaseException:
+            await self._backend.close()  # e.g. the file is locked: release threads
+            raise
         self._revision = loaded.revision
         self._compacted = loaded.compacted
         self._kv = {kv.key: kv for kv in loaded.items}

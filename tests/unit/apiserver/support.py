@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -78,14 +79,29 @@ async def names(api: InProcessApi, path: str) -> list[str]:
     return [o["metadata"]["name"] for o in body["items"]]
 
 
-async def watch_events(api: InProcessApi, path: str, query: str,
-                       token: str | None = "admin-token") -> tuple[int, list[dict[str, Any]]]:
-    """Run a watch that the server ends after its timeoutSeconds; every event line."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+async def watch_events(api: InProcessApi, path: str, query: str, count: int | None = None,
+                       token: str | None = "admin-token",
+                       headers: dict[str, str] | None = None,
+                       ) -> tuple[int, list[dict[str, Any]]]:
+    """Events of a watch: until `count` arrived (then a short grace for extras), the
+    stream ends, or it is idle for a moment. The connection is closed afterwards."""
+    hdrs = dict(headers or {})
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
     sep = "&" if "?" in path else "?"
-    url = f"{api.base}{path}{sep}watch=true&{query}"
-    async with api.session.get(url, headers=headers) as resp:
-        raw = await resp.read()
-    if resp.status != 200:
-        return resp.status, [json.loads(raw)]
-    return resp.status, [json.loads(line) for line in raw.splitlines() if line.strip()]
+    # A timeoutSeconds in `query` comes first and wins over this safety net.
+    url = f"{api.base}{path}{sep}watch=true&{query}&timeoutSeconds=10"
+    events: list[dict[str, Any]] = []
+    async with api.session.get(url, headers=hdrs) as resp:
+        if resp.status != 200:
+            return resp.status, [json.loads(await resp.read())]
+        while True:
+            wait = 0.3 if count is None or len(events) >= count else 5.0
+            try:
+                line = await asyncio.wait_for(resp.content.readline(), wait)
+            except TimeoutError:
+                break
+            if not line:
+                break
+            events.append(json.loads(line))
+    return resp.status, events

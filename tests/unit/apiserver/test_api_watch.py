@@ -43,7 +43,7 @@ async def test_watch_from_resource_version_sees_changes_in_order(api: InProcessA
         await api.delete(f"{CONFIGMAPS}/x")
 
     task = asyncio.create_task(writes())
-    code, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}&timeoutSeconds=1")
+    code, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}", count=3)
     await task
     assert code == 200
     assert summary(events) == [("ADDED", "x"), ("MODIFIED", "x"), ("DELETED", "x")]
@@ -58,14 +58,14 @@ async def test_watch_replays_history_after_resource_version(api: InProcessApi) -
     await created(api, CONFIGMAPS, configmap("a"))
     await created(api, CONFIGMAPS, configmap("b"))
     await api.delete(f"{CONFIGMAPS}/a")
-    code, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}&timeoutSeconds=1")
+    code, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}", count=3)
     assert summary(events) == [("ADDED", "a"), ("ADDED", "b"), ("DELETED", "a")]
 
 
 async def test_watch_from_zero_sends_synthetic_added(api: InProcessApi) -> None:
     await created(api, CONFIGMAPS, configmap("a"))
     await created(api, CONFIGMAPS, configmap("b"))
-    code, events = await watch_events(api, CONFIGMAPS, "resourceVersion=0&timeoutSeconds=1")
+    code, events = await watch_events(api, CONFIGMAPS, "resourceVersion=0", count=2)
     assert code == 200
     assert sorted(summary(events)) == [("ADDED", "a"), ("ADDED", "b")]
 
@@ -79,8 +79,8 @@ async def test_watch_with_field_selector(api: InProcessApi) -> None:
     await api.delete(f"{CONFIGMAPS}/y")
     await api.delete(f"{CONFIGMAPS}/x")
     code, events = await watch_events(
-        api, CONFIGMAPS, f"resourceVersion={rv}&timeoutSeconds=1"
-                         "&fieldSelector=metadata.name%3Dx")
+        api, CONFIGMAPS, f"resourceVersion={rv}"
+                         "&fieldSelector=metadata.name%3Dx", count=3)
     assert summary(events) == [("ADDED", "x"), ("MODIFIED", "x"), ("DELETED", "x")]
 
 
@@ -91,7 +91,7 @@ async def test_watch_label_selector_moves_in_and_out(api: InProcessApi) -> None:
     await api.patch(f"{CONFIGMAPS}/x", {"data": {"k": "v"}})
     await api.patch(f"{CONFIGMAPS}/x", {"metadata": {"labels": {"app": "gone"}}})
     code, events = await watch_events(
-        api, CONFIGMAPS, f"resourceVersion={rv}&timeoutSeconds=1&labelSelector=app%3Dweb")
+        api, CONFIGMAPS, f"resourceVersion={rv}&labelSelector=app%3Dweb", count=3)
     assert summary(events) == [("ADDED", "x"), ("MODIFIED", "x"), ("DELETED", "x")]
     # The DELETED for an object leaving the selector carries its new state.
     assert events[-1]["object"]["metadata"]["labels"] == {"app": "gone"}
@@ -102,8 +102,8 @@ async def test_watch_single_object_by_name(api: InProcessApi) -> None:
     await created(api, CONFIGMAPS, configmap("x"))
     await created(api, CONFIGMAPS, configmap("y"))
     code, events = await watch_events(
-        api, CONFIGMAPS, f"resourceVersion={rv}&timeoutSeconds=1&fieldSelector="
-                         "metadata.name%3Dy")
+        api, CONFIGMAPS, f"resourceVersion={rv}&fieldSelector="
+                         "metadata.name%3Dy", count=1)
     assert summary(events) == [("ADDED", "y")]
 
 
@@ -114,7 +114,7 @@ async def test_watch_bookmarks(api: InProcessApi, monkeypatch: pytest.MonkeyPatc
     await created(api, CONFIGMAPS, configmap("x"))
     rv = await list_rv(api, CONFIGMAPS)
     code, events = await watch_events(
-        api, CONFIGMAPS, f"resourceVersion={rv}&timeoutSeconds=1&allowWatchBookmarks=true")
+        api, CONFIGMAPS, f"resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1", count=1)
     assert code == 200
     marks = [e for e in events if e["type"] == "BOOKMARK"]
     assert marks, events
@@ -130,7 +130,7 @@ async def test_watch_without_bookmarks_sends_none(api: InProcessApi,
 
     monkeypatch.setattr(watchstream, "BOOKMARK_IDLE_SECONDS", 0.2)
     rv = await list_rv(api, CONFIGMAPS)
-    code, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}&timeoutSeconds=1")
+    code, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}")
     assert events == []
 
 
@@ -141,7 +141,7 @@ async def test_watch_compacted_revision_is_gone(api: InProcessApi) -> None:
     now = int(await list_rv(api, CONFIGMAPS))
     await api.server.store.compact(now)
     code, events = await watch_events(api, CONFIGMAPS,
-                                      f"resourceVersion={old}&timeoutSeconds=1")
+                                      f"resourceVersion={old}")
     # Kubernetes answers 200 and sends one ERROR event with the 410 Status.
     if code == 200:
         assert len(events) == 1 and events[0]["type"] == "ERROR", events
@@ -159,13 +159,8 @@ async def test_watch_table(api: InProcessApi) -> None:
     rv = await list_rv(api, CONFIGMAPS)
     await created(api, CONFIGMAPS, configmap("x"))
     await created(api, CONFIGMAPS, configmap("y"))
-    url = f"{api.base}{CONFIGMAPS}?watch=true&resourceVersion={rv}&timeoutSeconds=1"
-    async with api.session.get(url, headers={"Accept": TABLE,
-                                             "Authorization": "Bearer admin-token"}) as resp:
-        assert resp.headers["Content-Type"] == TABLE
-        import json
-
-        events = [json.loads(line) for line in (await resp.read()).splitlines()]
+    code, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}", count=2,
+                                      headers={"Accept": TABLE})
     assert [e["type"] for e in events] == ["ADDED", "ADDED"]
     first, second = (e["object"] for e in events)
     assert first["kind"] == "Table" and first["columnDefinitions"]
@@ -175,7 +170,7 @@ async def test_watch_table(api: InProcessApi) -> None:
 
 
 async def test_watch_bad_resource_version(api: InProcessApi) -> None:
-    code, events = await watch_events(api, CONFIGMAPS, "resourceVersion=abc&timeoutSeconds=1")
+    code, events = await watch_events(api, CONFIGMAPS, "resourceVersion=abc")
     if code == 200:
         status = events[0]["object"]
     else:
