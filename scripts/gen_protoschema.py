@@ -21,6 +21,7 @@ Python, no protobuf package), matches each Go struct to its message by the set o
 kind: s string, y bytes, b bool, i int32/int64/enum, u uint32/uint64, z sint32/sint64,
 d double, f float, x fixed/sfixed 64, w fixed/sfixed 32, m message (ref = its full name),
 M map (ref = [key kind, value kind, value message or ""]).
+name: the Go JSON name where the struct tag has one, else the proto name.
 flags: 1 repeated, 2 Go pointer, 4 JSON inline, 8 no `omitempty` (Go always writes it),
 16 Go struct found (so 8 is meaningful).
 "slices": messages that are Go slice types (`type ExtraValue []string`): JSON arrays.
@@ -325,7 +326,13 @@ def build(binary: Path) -> dict[str, Any]:
                     flags |= INLINE
                 if "omitempty" not in json_tag[1:]:
                     flags |= ALWAYS
-            rows.append([f.number, f.name, kind, ref, flags])
+            name = f.name
+            if known is not None and f.number in known:
+                # The proto name is not always the JSON one (BoundObjectReference "uID").
+                json_name = known[f.number].split(",")[0]
+                if json_name and json_name != "-":
+                    name = json_name
+            rows.append([f.number, name, kind, ref, flags])
         out[full] = rows
     version = subprocess.run([str(binary), "version", "--client"], capture_output=True,
                              text=True, check=False).stdout.splitlines()[:1]

@@ -177,7 +177,9 @@ class ResourceHandler:
         if raw.strip():
             ct = request.headers.get("Content-Type", "application/json")
             if negotiate.media_type(ct) == negotiate.PROTOBUF_CT:
-                body = {}
+                from podnet.apiserver import protobuf
+
+                body = protobuf.decode(raw)
             else:
                 decoded = negotiate.decode_body(raw, ct)
                 if isinstance(decoded, dict):

@@ -4,6 +4,7 @@ deletion, bindings, namespace termination and finalize, and the scale subresourc
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -138,7 +139,7 @@ async def test_pod_grace_from_spec(api: InProcessApi) -> None:
     p = pod("p", node="node1")
     p["spec"]["terminationGracePeriodSeconds"] = 5
     await created(api, PODS, p)
-    code, body, _ = await api.delete(f"{PODS}/p")
+    _, body, _ = await api.delete(f"{PODS}/p")
     assert body["metadata"]["deletionGracePeriodSeconds"] == 5
 
 
@@ -146,8 +147,9 @@ async def test_pod_grace_from_spec(api: InProcessApi) -> None:
                    "refused, 422); its conflict also names pods, not pods/binding", strict=True)
 async def test_binding_sets_node_once(api: InProcessApi) -> None:
     await created(api, PODS, pod("p"))
-    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
-               "target": {"apiVersion": "v1", "kind": "Node", "name": "node1"}}
+    binding: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "node1"}}
     code, body, _ = await api.post(f"{PODS}/p/binding", binding)
     assert code == 201, body
     assert body["kind"] == "Status" and body["status"] == "Success"
@@ -242,5 +244,6 @@ async def test_scale_subresource(api: InProcessApi) -> None:
 async def test_scale_bumps_generation(api: InProcessApi) -> None:
     await created(api, DEPLOYMENTS, deployment("d"))
     code, _, _ = await api.patch(f"{DEPLOYMENTS}/d/scale", {"spec": {"replicas": 3}})
-    code, dep, _ = await api.get(f"{DEPLOYMENTS}/d")
+    assert code == 200
+    _, dep, _ = await api.get(f"{DEPLOYMENTS}/d")
     assert dep["metadata"]["generation"] == 2

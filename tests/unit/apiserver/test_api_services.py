@@ -252,6 +252,6 @@ async def test_duplicate_node_port_in_one_service(api: InProcessApi) -> None:
     for i, p in enumerate(obj["spec"]["ports"]):
         p["name"] = f"p{i}"
         p["nodePort"] = 30500
-    message, causes = await invalid(api, obj)
+    _, causes = await invalid(api, obj)
     assert causes[0]["field"] == "spec.ports[1].nodePort"
     assert causes[0]["message"] == "Duplicate value: 30500"

@@ -58,7 +58,7 @@ async def test_watch_replays_history_after_resource_version(api: InProcessApi) -
     await created(api, CONFIGMAPS, configmap("a"))
     await created(api, CONFIGMAPS, configmap("b"))
     await api.delete(f"{CONFIGMAPS}/a")
-    code, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}", count=3)
+    _, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}", count=3)
     assert summary(events) == [("ADDED", "a"), ("ADDED", "b"), ("DELETED", "a")]
 
 
@@ -78,7 +78,7 @@ async def test_watch_with_field_selector(api: InProcessApi) -> None:
     await api.patch(f"{CONFIGMAPS}/x", {"data": {"k": "v"}})
     await api.delete(f"{CONFIGMAPS}/y")
     await api.delete(f"{CONFIGMAPS}/x")
-    code, events = await watch_events(
+    _, events = await watch_events(
         api, CONFIGMAPS, f"resourceVersion={rv}"
                          "&fieldSelector=metadata.name%3Dx", count=3)
     assert summary(events) == [("ADDED", "x"), ("MODIFIED", "x"), ("DELETED", "x")]
@@ -90,7 +90,7 @@ async def test_watch_label_selector_moves_in_and_out(api: InProcessApi) -> None:
     await api.patch(f"{CONFIGMAPS}/x", {"metadata": {"labels": {"app": "web"}}})
     await api.patch(f"{CONFIGMAPS}/x", {"data": {"k": "v"}})
     await api.patch(f"{CONFIGMAPS}/x", {"metadata": {"labels": {"app": "gone"}}})
-    code, events = await watch_events(
+    _, events = await watch_events(
         api, CONFIGMAPS, f"resourceVersion={rv}&labelSelector=app%3Dweb", count=3)
     assert summary(events) == [("ADDED", "x"), ("MODIFIED", "x"), ("DELETED", "x")]
     # The DELETED for an object leaving the selector carries its new state.
@@ -101,7 +101,7 @@ async def test_watch_single_object_by_name(api: InProcessApi) -> None:
     rv = await list_rv(api, CONFIGMAPS)
     await created(api, CONFIGMAPS, configmap("x"))
     await created(api, CONFIGMAPS, configmap("y"))
-    code, events = await watch_events(
+    _, events = await watch_events(
         api, CONFIGMAPS, f"resourceVersion={rv}&fieldSelector="
                          "metadata.name%3Dy", count=1)
     assert summary(events) == [("ADDED", "y")]
@@ -130,7 +130,7 @@ async def test_watch_without_bookmarks_sends_none(api: InProcessApi,
 
     monkeypatch.setattr(watchstream, "BOOKMARK_IDLE_SECONDS", 0.2)
     rv = await list_rv(api, CONFIGMAPS)
-    code, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}")
+    _, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}")
     assert events == []
 
 
@@ -159,7 +159,7 @@ async def test_watch_table(api: InProcessApi) -> None:
     rv = await list_rv(api, CONFIGMAPS)
     await created(api, CONFIGMAPS, configmap("x"))
     await created(api, CONFIGMAPS, configmap("y"))
-    code, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}", count=2,
+    _, events = await watch_events(api, CONFIGMAPS, f"resourceVersion={rv}", count=2,
                                       headers={"Accept": TABLE})
     assert [e["type"] for e in events] == ["ADDED", "ADDED"]
     first, second = (e["object"] for e in events)
@@ -171,10 +171,7 @@ async def test_watch_table(api: InProcessApi) -> None:
 
 async def test_watch_bad_resource_version(api: InProcessApi) -> None:
     code, events = await watch_events(api, CONFIGMAPS, "resourceVersion=abc")
-    if code == 200:
-        status = events[0]["object"]
-    else:
-        status = events[0]
+    status = events[0]["object"] if code == 200 else events[0]
     assert status["code"] == 400 and status["reason"] == "BadRequest"
     assert status["message"] == 'invalid resource version "abc"' or \
         "resource version" in status["message"]
