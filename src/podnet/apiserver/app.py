@@ -93,6 +93,7 @@ class ApiServer:
         self.storage.hooks.append(self._on_write)
         self._runner: web.AppRunner | None = None
         self._openapi_cache: dict[str, Any] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self.started_at = 0.0
         from podnet.apiserver import reviews, subresources
 
@@ -157,26 +158,59 @@ class ApiServer:
                 self._openapi_cache.clear()
                 return
             self._register_crd(obj)
+            # Scheduled, not awaited: we are inside the write that triggered them.
+            meta = obj["metadata"]
+            if meta.get("deletionTimestamp"):
+                if crds.CLEANUP_FINALIZER in (meta.get("finalizers") or []):
+                    self._spawn(self._cleanup_crd(rt, obj))
+                return
+            if crds.CLEANUP_FINALIZER not in (meta.get("finalizers") or []):
+                self._spawn(self.storage.modify(
+                    rt, None, meta["name"], crds.add_cleanup_finalizer,
+                    WriteOptions(field_manager="apiextensions-apiserver")))
             status = obj.get("status") or {}
             if not any(c.get("type") == "Established" and c.get("status") == "True"
                        for c in status.get("conditions") or []):
-                name = obj["metadata"]["name"]
                 now = rfc3339(self.clock.now())
 
                 def establish(live: dict[str, Any]) -> dict[str, Any]:
                     live["status"] = crds.established_status(live, now)
                     return live
 
-                # Scheduled, not awaited: we are inside the write that created it.
-                asyncio.get_running_loop().create_task(self._quiet(self.storage.modify(
-                    rt, None, name, establish, WriteOptions(
-                        subresource="status",
-                        field_manager="apiextensions-apiserver"))))
+                self._spawn(self.storage.modify(
+                    rt, None, meta["name"], establish, WriteOptions(
+                        subresource="status", field_manager="apiextensions-apiserver")))
 
-    @staticmethod
-    async def _quiet(aw: Awaitable[Any]) -> None:
-        with contextlib.suppress(errors.StatusError):
-            await aw
+    async def _cleanup_crd(self, crd_rt: ResourceType, crd: dict[str, Any]) -> None:
+        """Delete every custom resource of a CRD being deleted, then let the CRD go
+        (the customresourcecleanup finalizer of apiextensions-apiserver)."""
+        types = crds.resource_types(crd)
+        if types:
+            listed = await self.store.list(types[0].key_prefix())
+            for kv in listed.items:
+                obj = jsonutil.loads(kv.value)
+                m = obj.get("metadata") or {}
+                rt = types[0]
+                with contextlib.suppress(errors.StatusError):
+                    if m.get("finalizers"):
+                        await self.storage.modify(
+                            rt, m.get("namespace"), m["name"],
+                            crds.drop_finalizers, WriteOptions(field_manager="podnet"))
+                    await self.storage.delete(rt, m.get("namespace"), m["name"])
+        await self.storage.modify(crd_rt, None, crd["metadata"]["name"],
+                                  crds.remove_cleanup_finalizer,
+                                  WriteOptions(field_manager="apiextensions-apiserver"))
+
+    def _spawn(self, aw: Awaitable[Any]) -> None:
+        """Run follow-up work after the current write; errors are the Status kind only."""
+
+        async def quiet() -> None:
+            with contextlib.suppress(errors.StatusError):
+                await aw
+
+        task = asyncio.get_running_loop().create_task(quiet())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # ---- HTTP -----------------------------------------------------------------------
     def build_app(self) -> web.Application:

@@ -11,6 +11,29 @@ from typing import Any
 
 from podnet.api.resources import Registry, ResourceType, Subresource
 
+CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+
+
+def add_cleanup_finalizer(crd: dict[str, Any]) -> dict[str, Any]:
+    fins = crd["metadata"].setdefault("finalizers", [])
+    if CLEANUP_FINALIZER not in fins:
+        fins.append(CLEANUP_FINALIZER)
+    return crd
+
+
+def remove_cleanup_finalizer(crd: dict[str, Any]) -> dict[str, Any]:
+    fins = [f for f in crd["metadata"].get("finalizers") or [] if f != CLEANUP_FINALIZER]
+    if fins:
+        crd["metadata"]["finalizers"] = fins
+    else:
+        crd["metadata"].pop("finalizers", None)
+    return crd
+
+
+def drop_finalizers(obj: dict[str, Any]) -> dict[str, Any]:
+    obj["metadata"].pop("finalizers", None)
+    return obj
+
 
 def resource_types(crd: dict[str, Any]) -> list[ResourceType]:
     spec = crd.get("spec") or {}

@@ -30,9 +30,26 @@ def json_response(data: Any, status: int = 200, content_type: str = "application
                   warnings: list[str] | None = None) -> web.Response:
     headers = {}
     if warnings:
-        headers["Warning"] = ", ".join(f'299 - "{w}"' for w in warnings)
+        # Go's strconv.Quote of each text, as the apiserver writes warnings.
+        headers["Warning"] = ", ".join(
+            '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in warnings)
     return web.Response(body=jsonutil.dumps(data), status=status, content_type=None,
                         headers={"Content-Type": content_type, **headers})
+
+
+async def read_all(request: web.Request) -> bytes:
+    """The whole body, or 413 past kube-apiserver's limit (aiohttp's `read(n)` may return
+    less than n bytes, so never use it to read a body)."""
+    if request.content_length and request.content_length > MAX_BODY:
+        raise errors.too_large(f"Request entity too large: limit is {MAX_BODY}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise errors.too_large(f"Request entity too large: limit is {MAX_BODY}")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def query_bool(q: Any, name: str) -> bool:
@@ -41,7 +58,7 @@ def query_bool(q: Any, name: str) -> bool:
 
 def write_options(q: Any, subresource: str = "") -> WriteOptions:
     dry = q.getall("dryRun", []) if hasattr(q, "getall") else []
-    fv = q.get("fieldValidation") or "Strict"
+    fv = q.get("fieldValidation") or "Warn"  # the default since Kubernetes 1.23
     if fv not in ("Strict", "Warn", "Ignore"):
         raise errors.bad_request(
             f"fieldValidation parameter unsupported: {fv}. Valid values are Strict, Warn, Ignore"
@@ -158,11 +175,7 @@ class ResourceHandler:
 
     # ---- bodies ---------------------------------------------------------------------
     async def read_body(self, request: web.Request) -> Any:
-        if request.content_length and request.content_length > MAX_BODY:
-            raise errors.too_large(f"Request entity too large: limit is {MAX_BODY}")
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            raise errors.too_large(f"Request entity too large: limit is {MAX_BODY}")
+        raw = await read_all(request)
         ct = request.headers.get("Content-Type", "application/json")
         if negotiate.media_type(ct) == negotiate.PROTOBUF_CT:
             from podnet.apiserver import protobuf
@@ -173,7 +186,7 @@ class ResourceHandler:
     async def delete_options(self, request: web.Request) -> DeleteOptions:
         q = request.query
         body: dict[str, Any] = {}
-        raw = await request.content.read(MAX_BODY + 1)
+        raw = await read_all(request)
         if raw.strip():
             ct = request.headers.get("Content-Type", "application/json")
             if negotiate.media_type(ct) == negotiate.PROTOBUF_CT:
@@ -329,9 +342,7 @@ class ResourceHandler:
                 "include: application/json-patch+json, application/merge-patch+json, "
                 "application/apply-patch+yaml"
             )
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            raise errors.too_large(f"Request entity too large: limit is {MAX_BODY}")
+        raw = await read_all(request)
         body = negotiate.decode_body(raw, "application/yaml" if ptype == "apply" else
                                      "application/json")
         opts = write_options(request.query, info.subresource)

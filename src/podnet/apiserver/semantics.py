@@ -137,15 +137,34 @@ def validate_create(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
     return validation.validate_create(obj, namespaced=rt.namespaced)
 
 
-def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any],
+                    subresource: str = "") -> list[Cause]:
+    if subresource == "binding":
+        # The binding endpoint sets spec.nodeName itself, which a pod update may not do.
+        return []
     return validation.validate_update(new, old, namespaced=rt.namespaced)
+
+
+def go_strings(values: list[str]) -> str:
+    """A string list as Go's %#v prints it in field errors: []string{"a", "b"}."""
+    return str(validation.go_strings(values))
 
 
 def service_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Kubernetes' Service update order: drop fields the new type no longer has, then carry
     over what was allocated and left out of the request (clusterIP, nodePorts)."""
     new = api_defaults.drop_type_dependent_fields(old, new)
-    return api_defaults.patch_allocated_values(old, new)
+    new = api_defaults.patch_allocated_values(old, new)
+    # NormalizeClusterIPs: a client that changed only clusterIP meant clusterIPs too.
+    spec = new.get("spec") or {}
+    old_spec = old.get("spec") or {}
+    if spec.get("clusterIPs") == old_spec.get("clusterIPs") and spec.get(
+            "clusterIP") != old_spec.get("clusterIP"):
+        if spec.get("clusterIP"):
+            spec["clusterIPs"] = [spec["clusterIP"]]
+        else:
+            spec.pop("clusterIPs", None)
+    return new
 
 
 def on_create(rt: ResourceType, obj: dict[str, Any], now: datetime) -> None:

@@ -107,12 +107,9 @@ class ServiceAllocations:
                 try:
                     ip = self.ips.allocate(requested or None)
                 except AllocationError as e:
-                    causes.append(
-                        invalid_value("spec.clusterIPs", [requested] if requested else [],
-                                      e.detail)
-                        if requested
-                        else Cause("FieldValueInvalid", "spec.clusterIPs", e.detail)
-                    )
+                    value = f'[]string{{"{requested}"}}' if requested else "[]string(nil)"
+                    causes.append(Cause("FieldValueInvalid", "spec.clusterIPs",
+                                        f"Invalid value: {value}: {e.detail}"))
                 else:
                     undo.actions.append(functools.partial(self.ips.release, ip))
                     spec["clusterIP"] = ip

@@ -260,6 +260,9 @@ class Storage:
             if e.reason == "Forbidden":
                 e.message = e.message.replace("{name}", name)
             raise
+        if rt.subresource("status") is not None and not opts.subresource:
+            # PrepareForCreate: status is the system's to set, never the creator's.
+            obj.pop("status", None)
         obj = semantics.default(rt, obj)
         causes = semantics.validate_create(rt, obj)
         if causes:
@@ -397,14 +400,16 @@ class Storage:
         new = semantics.default(rt, new, create=False)
         if rt.kind == "Service" and rt.group == "":
             new = semantics.service_update(old, new)
+        new_meta = new["metadata"]  # defaulting returned a new object
         if old_meta.get("deletionTimestamp"):
             # Only finalizers may be removed once an object is being deleted.
             added = set(new_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
             if added:
                 raise errors.invalid(rt.kind, name, [errors.forbidden_field(
                     "metadata.finalizers", "no new finalizers can be added if the object is "
-                    "being deleted, found new finalizers " + str(sorted(added)))], rt.group)
-        causes = semantics.validate_update(rt, new, old)
+                    "being deleted, found new finalizers "
+                    + semantics.go_strings(sorted(added)))], rt.group)
+        causes = semantics.validate_update(rt, new, old, opts.subresource)
         if causes:
             raise errors.invalid(rt.kind, name, causes, rt.group)
         if semantics.has_generation(rt) and semantics.spec_changed(old, new):

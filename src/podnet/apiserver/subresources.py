@@ -13,7 +13,7 @@ from podnet.api import errors
 from podnet.api import patch as api_patch
 from podnet.api.resources import ResourceType
 from podnet.apiserver import negotiate
-from podnet.apiserver.handlers import json_response, write_options
+from podnet.apiserver.handlers import json_response, read_all, write_options
 from podnet.apiserver.request import RequestInfo
 from podnet.apiserver.storage import DeleteOptions, WriteOptions
 from podnet.util.clock import rfc3339
@@ -49,10 +49,10 @@ async def binding(server: ApiServer, request: web.Request, info: RequestInfo,
     def bind(pod: dict[str, Any]) -> dict[str, Any]:
         spec = pod.setdefault("spec", {})
         if pod["metadata"].get("deletionTimestamp"):
-            raise errors.conflict("pods", info.name, why="pod is being deleted, cannot be "
-                                  "assigned to a host")
+            raise errors.conflict("pods/binding", info.name, why="pod is being deleted, "
+                                  "cannot be assigned to a host")
         if spec.get("nodeName"):
-            raise errors.conflict("pods", info.name, why=f'pod {info.name} is already '
+            raise errors.conflict("pods/binding", info.name, why=f'pod {info.name} is already '
                                   f'assigned to node "{spec["nodeName"]}"')
         spec["nodeName"] = node
         conds = [c for c in (pod.get("status") or {}).get("conditions") or []
@@ -114,7 +114,7 @@ async def scale(server: ApiServer, request: web.Request, info: RequestInfo,
     if request.method not in ("PUT", "PATCH"):
         raise errors.method_not_allowed(
             "the server does not allow this method on the requested resource")
-    raw = await request.content.read()
+    raw = await read_all(request)
     ct = request.headers.get("Content-Type", "application/json")
     ptype = negotiate.PATCH_TYPES.get(negotiate.media_type(ct)) if request.method == "PATCH" \
         else None

@@ -122,8 +122,6 @@ async def test_widget_crud_keeps_unknown_fields(crd_api: InProcessApi) -> None:
     assert status_of(body) == ("NotFound", 'widgets.example.com "w1" not found')
 
 
-@pytest.mark.xfail(reason="BUG: create keeps client-sent status of kinds with a status "
-                   "subresource", strict=True)
 async def test_widget_status_dropped_on_create(crd_api: InProcessApi) -> None:
     w = widget("w", size=1)
     w["status"] = {"ready": True}
@@ -210,8 +208,6 @@ async def test_deleting_the_crd_removes_the_resource(crd_api: InProcessApi) -> N
     assert code == 404
 
 
-@pytest.mark.xfail(reason="BUG: deleting a CRD leaves its custom resources in the store",
-                   strict=True)
 async def test_recreated_crd_does_not_resurrect_old_objects(crd_api: InProcessApi) -> None:
     # Kubernetes deletes every custom resource before the CRD goes away.
     api = crd_api

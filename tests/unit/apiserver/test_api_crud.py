@@ -97,8 +97,6 @@ async def test_service_crud(api: InProcessApi) -> None:
     assert await names(api, SERVICES) == []
 
 
-@pytest.mark.xfail(reason="BUG: generation never bumps on built-in kinds (stale new_meta "
-                   "after semantics.default in Storage._write_update)", strict=True)
 async def test_deployment_crud_and_generation(api: InProcessApi) -> None:
     obj = await created(api, DEPLOYMENTS, deployment("d"))
     assert obj["metadata"]["generation"] == 1
@@ -254,8 +252,6 @@ async def test_status_subresource_separation(api: InProcessApi) -> None:
     assert p["spec"]["replicas"] == 2 and p["status"]["readyReplicas"] == 1
 
 
-@pytest.mark.xfail(reason="BUG: create keeps client-sent status (PrepareForCreate resets "
-                   "it)", strict=True)
 async def test_pod_status_ignored_on_create(api: InProcessApi) -> None:
     obj = await created(api, PODS, pod("p", phase="Running"))
     assert obj["status"]["phase"] == "Pending"
@@ -443,9 +439,6 @@ async def test_strict_unknown_field_on_create(api: InProcessApi) -> None:
     assert await list_rv(api, SERVICES) == before
 
 
-@pytest.mark.xfail(reason="BUG: default fieldValidation is Strict (Kubernetes: Warn); "
-                   "and the Warning header is not Go-quoted",
-                   strict=True)
 async def test_strict_is_not_the_default(api: InProcessApi) -> None:
     # The server-side default (no fieldValidation parameter) is Warn in Kubernetes 1.32;
     # kubectl sends Strict explicitly.
@@ -457,8 +450,6 @@ async def test_strict_is_not_the_default(api: InProcessApi) -> None:
     assert headers.get("Warning") == '299 - "unknown field \\"spec.foo\\""'
 
 
-@pytest.mark.xfail(reason="BUG: Warning header text is not Go-quoted (strconv.Quote)",
-                   strict=True)
 async def test_warn_unknown_field(api: InProcessApi) -> None:
     cm = configmap("x")
     cm["bogus"] = True
@@ -517,8 +508,6 @@ async def test_body_too_large(api: InProcessApi) -> None:
     assert await list_rv(api, CONFIGMAPS) == before
 
 
-@pytest.mark.xfail(reason="BUG: read_body uses content.read(n), which returns a partial "
-                   "body; large bodies are truncated", strict=True)
 async def test_large_body_is_read_whole(api: InProcessApi) -> None:
     value = "x" * (512 * 1024)
     code, body, _ = await api.post(CONFIGMAPS, configmap("big", a=value))
@@ -527,8 +516,6 @@ async def test_large_body_is_read_whole(api: InProcessApi) -> None:
     assert got["data"]["a"] == value
 
 
-@pytest.mark.xfail(reason="BUG: read_body uses content.read(n), which returns a partial "
-                   "body; large bodies are truncated", strict=True)
 async def test_configmap_over_one_mebibyte_is_invalid(api: InProcessApi) -> None:
     code, body, _ = await api.post(CONFIGMAPS, configmap("big", a="x" * (1024 * 1024 + 1)))
     assert code == 422, body

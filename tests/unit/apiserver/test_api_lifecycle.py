@@ -48,8 +48,6 @@ async def test_finalizers_hold_deletion_until_removed(api: InProcessApi) -> None
     assert code == 404
 
 
-@pytest.mark.xfail(reason="BUG: the found-new-finalizers list is printed as a Python list, "
-                   "not Go's []string{...}", strict=True)
 async def test_no_new_finalizers_while_deleting(api: InProcessApi) -> None:
     cm = configmap("f")
     cm["metadata"]["finalizers"] = ["a/one"]
@@ -143,8 +141,6 @@ async def test_pod_grace_from_spec(api: InProcessApi) -> None:
     assert body["metadata"]["deletionGracePeriodSeconds"] == 5
 
 
-@pytest.mark.xfail(reason="BUG: binding runs pod update validation (nodeName change "
-                   "refused, 422); its conflict also names pods, not pods/binding", strict=True)
 async def test_binding_sets_node_once(api: InProcessApi) -> None:
     await created(api, PODS, pod("p"))
     binding: dict[str, Any] = {
@@ -240,7 +236,6 @@ async def test_scale_subresource(api: InProcessApi) -> None:
                    "be greater than or equal to 0")
 
 
-@pytest.mark.xfail(reason="BUG: generation never bumps on built-in kinds", strict=True)
 async def test_scale_bumps_generation(api: InProcessApi) -> None:
     await created(api, DEPLOYMENTS, deployment("d"))
     code, _, _ = await api.patch(f"{DEPLOYMENTS}/d/scale", {"spec": {"replicas": 3}})

@@ -65,8 +65,6 @@ async def test_node_port_defaults(api: InProcessApi) -> None:
     assert 30000 <= svc["spec"]["ports"][0]["nodePort"] <= 32767
 
 
-@pytest.mark.xfail(reason="BUG: services.admit formats the value as a Python list, not "
-                   "Go's []string{...}", strict=True)
 async def test_requested_cluster_ip_taken(api: InProcessApi) -> None:
     await created(api, SERVICES, service("kubernetes", 443, clusterIP="10.96.0.1"))
     message, causes = await invalid(api, service("other", clusterIP="10.96.0.1"))
@@ -88,8 +86,6 @@ async def test_requested_cluster_ip_taken_cause(api: InProcessApi) -> None:
         "failed to allocate IP 10.96.0.50: provided IP is already allocated")
 
 
-@pytest.mark.xfail(reason="BUG: services.admit formats the value as a Python list, not "
-                   "Go's []string{...}", strict=True)
 async def test_requested_cluster_ip_out_of_range(api: InProcessApi) -> None:
     message, _ = await invalid(api, service("other", clusterIP="10.0.0.5"))
     assert message == (
@@ -198,8 +194,6 @@ async def test_type_changes(api: InProcessApi) -> None:
     assert again["spec"]["clusterIPs"] == [new_ip]
 
 
-@pytest.mark.xfail(reason="BUG: no NormalizeClusterIPs on update; a clusterIP-only change "
-                   "gives 'first value must match clusterIP'", strict=True)
 async def test_cluster_ip_is_immutable(api: InProcessApi) -> None:
     svc = await created(api, SERVICES, service("imm"))
     code, body, _ = await api.patch(f"{SERVICES}/imm", {"spec": {"clusterIP": "10.96.0.99"}})
