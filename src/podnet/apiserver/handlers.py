@@ -6,6 +6,7 @@ Errors are raised as `StatusError` and rendered by the middleware in `app.py`.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -87,6 +88,7 @@ class ResourceHandler:
         self.subresources: dict[str, Callable[..., Any]] = subresources or {}
         # Handlers for virtual (never stored) kinds like SelfSubjectAccessReview.
         self.virtual: dict[str, Callable[..., Any]] = {}
+        self._line_cache: OrderedDict[tuple[str, str, str, str], bytes] = OrderedDict()
         # additionalPrinterColumns of CRDs, keyed (group, version, plural).
         self.crd_columns: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
 
@@ -322,7 +324,21 @@ class ResourceHandler:
         return await watchstream.stream(
             request, events, content_type=ct, render=render, timeout=timeout,
             bookmarks=query_bool(q, "allowWatchBookmarks"), bookmark_object=bookmark,
+            encode=None if wants.table else self.encode_event,
         )
+
+    def encode_event(self, etype: str, obj: dict[str, Any]) -> bytes:
+        """One watch event line, encoded once and shared by every watcher sending it."""
+        meta = obj.get("metadata") or {}
+        key = (etype, meta.get("uid", ""), meta.get("resourceVersion", ""),
+               obj.get("apiVersion", ""))
+        line = self._line_cache.get(key)
+        if line is None:
+            line = jsonutil.dumps({"type": etype, "object": obj}) + b"\n"
+            self._line_cache[key] = line
+            if len(self._line_cache) > 4096:
+                self._line_cache.popitem(last=False)
+        return line
 
     # ---- patch ----------------------------------------------------------------------
     async def patch(self, request: web.Request, info: RequestInfo, rt: ResourceType,

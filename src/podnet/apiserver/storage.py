@@ -14,6 +14,7 @@ import base64
 import builtins
 import secrets
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -120,6 +121,7 @@ class Storage:
         self.clock = clock
         self.services = services or ServiceAllocations.create()
         self.hooks: list[WriteHook] = []
+        self._event_cache: OrderedDict[tuple[str, int, str, str], dict[str, Any]] = OrderedDict()
         self._service_lock = asyncio.Lock()
 
     # ---- start-up -------------------------------------------------------------------
@@ -139,6 +141,20 @@ class Storage:
         if not rt.structured and obj.get("apiVersion") != rt.api_version:
             # One stored object served at several versions of an unstructured kind.
             obj["apiVersion"] = rt.api_version
+        return obj
+
+    def _decode_event(self, rt: ResourceType, etype: str, kv: KeyValue) -> dict[str, Any]:
+        """Decode a watch event's object once for all watchers (they must not mutate it):
+        with 1,000 watchers, decoding per watcher would dominate the fan-out."""
+        key = (kv.key, kv.mod_revision, etype, rt.api_version)
+        obj = self._event_cache.get(key)
+        if obj is None:
+            obj = self._decode(rt, kv)
+            if etype == "DELETED":
+                obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
+            self._event_cache[key] = obj
+            if len(self._event_cache) > 4096:
+                self._event_cache.popitem(last=False)
         return obj
 
     async def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
@@ -558,9 +574,7 @@ class Storage:
                 )
         try:
             async for ev in self.store.watch(prefix, start):
-                obj = self._decode(rt, ev.kv)
-                if ev.type == "DELETED":
-                    obj["metadata"]["resourceVersion"] = str(ev.kv.mod_revision)
+                obj = self._decode_event(rt, ev.type, ev.kv)
                 if match is None:
                     yield ev.type, obj
                     continue

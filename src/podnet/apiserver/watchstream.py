@@ -29,6 +29,7 @@ async def stream(
     timeout: float | None,
     bookmarks: bool,
     bookmark_object: Callable[[], dict[str, Any]],
+    encode: Callable[[str, dict[str, Any]], bytes] | None = None,
 ) -> web.StreamResponse:
     """Copy events to the client until timeout, client close or server stop."""
     resp = web.StreamResponse(status=200, headers={"Content-Type": content_type,
@@ -66,8 +67,11 @@ async def stream(
                     jsonutil.dumps({"type": "ERROR", "object": err.to_status()}) + b"\n"
                 )
                 break
-            await resp.write(jsonutil.dumps({"type": etype, "object": render(etype, obj)})
-                             + b"\n")
+            if encode is not None:
+                await resp.write(encode(etype, obj))
+            else:
+                await resp.write(jsonutil.dumps({"type": etype, "object": render(etype, obj)})
+                                 + b"\n")
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:

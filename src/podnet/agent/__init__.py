@@ -1,0 +1,1 @@
+"""podnet.agent: the node: pod sandboxes, containers as processes, status, streams."""

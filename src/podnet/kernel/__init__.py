@@ -1,0 +1,1 @@
+"""podnet.kernel: thin typed wrappers over Linux networking (netns, links, routes, sysctls)."""
