@@ -295,34 +295,48 @@ class Storage:
         if not opts.applied:
             obj = semantics.record_managed(rt, None, obj, opts.field_manager or DEFAULT_MANAGER,
                                            rfc3339(now), opts.subresource)
-        async with self._maybe_service_lock(rt):
-            undo = None
-            if rt.kind == "Service" and rt.group == "":
-                causes, undo = self.services.admit(obj, None)
-                if causes:
-                    raise errors.invalid(rt.kind, name, causes, rt.group)
-            if opts.dry_run:
-                if undo:
-                    undo()
-                return WriteResult(obj, True, warnings)
+        async def write() -> None:
             try:
-                kv = await self.store.create(rt.key(namespace, name), _encoder(obj))
+                await self.store.create(rt.key(namespace, name), _encoder(obj))
             except KeyExistsError:
-                if undo:
-                    undo()
                 raise errors.already_exists(rt.plural, name, rt.group) from None
-            except BaseException:
-                if undo:
-                    undo()
-                raise
+
+        if not await self._admit_and_write(rt, name, obj, None, opts.dry_run, write):
+            return WriteResult(obj, True, warnings)
         await self._after(rt, "ADDED", obj)
-        _ = kv
         return WriteResult(obj, True, warnings)
 
-    def _maybe_service_lock(self, rt: ResourceType) -> asyncio.Lock | _NoLock:
-        if rt.kind == "Service" and rt.group == "":
-            return self._service_lock
-        return _NoLock()
+    async def _admit_and_write(
+        self,
+        rt: ResourceType,
+        name: str,
+        new: dict[str, Any],
+        old: dict[str, Any] | None,
+        dry_run: bool,
+        write: Callable[[], Awaitable[None]],
+    ) -> bool:
+        """Service allocation, then the store write; allocations are given back if the
+        write fails or is a dry run. False when nothing was written (dry run)."""
+        if not (rt.kind == "Service" and rt.group == ""):
+            if dry_run:
+                return False
+            await write()
+            return True
+        async with self._service_lock:
+            causes, undo = self.services.admit(new, old)
+            if causes:
+                raise errors.invalid(rt.kind, name, causes, rt.group)
+            if dry_run:
+                undo()
+                return False
+            try:
+                await write()
+            except BaseException:
+                undo()
+                raise
+            if old is not None:
+                self.services.released_by(new, old)
+        return True
 
     async def _after(self, rt: ResourceType, event: str, obj: dict[str, Any]) -> None:
         for hook in self.hooks:
@@ -456,28 +470,16 @@ class Storage:
             await self._release(rt, last)
             await self._after(rt, "DELETED", last)
             return WriteResult(last)
-        async with self._maybe_service_lock(rt):
-            undo = None
-            if rt.kind == "Service" and rt.group == "":
-                causes, undo = self.services.admit(new, old)
-                if causes:
-                    raise errors.invalid(rt.kind, name, causes, rt.group)
-            if opts.dry_run:
-                if undo:
-                    undo()
-                return WriteResult(new)
+        async def write() -> None:
             try:
                 await self.store.update(kv.key, _encoder(new), kv.mod_revision)
             except ConflictError:
-                if undo:
-                    undo()
                 raise _Retry() from None
             except KeyNotFoundError:
-                if undo:
-                    undo()
                 raise errors.not_found(rt.plural, name, rt.group) from None
-            if rt.kind == "Service" and rt.group == "":
-                self.services.released_by(new, old)
+
+        if not await self._admit_and_write(rt, name, new, old, opts.dry_run, write):
+            return WriteResult(new)
         await self._after(rt, "MODIFIED", new)
         return WriteResult(new)
 
@@ -602,14 +604,6 @@ class Storage:
 
 class _Retry(Exception):
     """Internal: the compare-and-swap lost a race; read again and retry."""
-
-
-class _NoLock:
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
 
 def _encoder(obj: dict[str, Any]) -> Callable[[int], bytes]:

@@ -80,24 +80,22 @@ async def build_apiserver(opts: ServeOptions) -> Any:
 async def _binding_valid(server: Any, namespace: str, sa_name: str, sa_uid: str,
                          pod_name: str | None, pod_uid: str | None) -> bool:
     """A ServiceAccount token stays valid while its ServiceAccount (and bound pod) exist."""
+    if not await _exists_with_uid(server, "serviceaccounts", namespace, sa_name, sa_uid):
+        return False
+    return not pod_name or await _exists_with_uid(server, "pods", namespace, pod_name,
+                                                   pod_uid or "")
+
+
+async def _exists_with_uid(server: Any, plural: str, namespace: str, name: str,
+                           uid: str) -> bool:
     from podnet.api.errors import StatusError
 
-    sa_rt = server.registry.get("", "v1", "serviceaccounts")
+    rt = server.registry.get("", "v1", plural)
     try:
-        sa = await server.storage.get(sa_rt, namespace, sa_name)
+        obj = await server.storage.get(rt, namespace, name)
     except StatusError:
         return False
-    if sa_uid and sa["metadata"].get("uid") != sa_uid:
-        return False
-    if pod_name:
-        pod_rt = server.registry.get("", "v1", "pods")
-        try:
-            pod = await server.storage.get(pod_rt, namespace, pod_name)
-        except StatusError:
-            return False
-        if pod_uid and pod["metadata"].get("uid") != pod_uid:
-            return False
-    return True
+    return not uid or obj["metadata"].get("uid") == uid
 
 
 async def run_controllers(opts: ServeOptions, stop: asyncio.Event) -> None:

@@ -73,12 +73,16 @@ class InProcessApi:
 
 @asynccontextmanager
 async def running_api(clock: Clock | None = None, store: Any = None,
-                      authorization: bool = True) -> AsyncIterator[InProcessApi]:
+                      authorization: bool = True,
+                      token_issuer: Any = None) -> AsyncIterator[InProcessApi]:
+    """`token_issuer` (an authn.TokenIssuer) enables TokenRequest and ServiceAccount JWTs."""
     server = ApiServer(
         store or MemoryStore(),
         ServerConfig(authorization=authorization),
         clock=clock or SystemClock(),
-        authenticator=Authenticator(static_tokens={ADMIN_TOKEN: ADMIN, USER_TOKEN: USER}),
+        authenticator=Authenticator(static_tokens={ADMIN_TOKEN: ADMIN, USER_TOKEN: USER},
+                                    token_issuer=token_issuer),
+        token_issuer=token_issuer,
     )
     await server.open()
     test_server = TestServer(server.build_app(), host="127.0.0.1")

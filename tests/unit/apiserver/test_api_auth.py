@@ -4,22 +4,15 @@ tokens issued by the TokenRequest subresource."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from podnet.apiserver.app import ApiServer, ServerConfig
-from podnet.apiserver.authn import Authenticator, TokenIssuer
-from podnet.store.memory import MemoryStore
+from podnet.apiserver.authn import TokenIssuer
 from podnet.testing.apiserver import (
-    ADMIN,
     ADMIN_TOKEN,
-    USER,
     USER_TOKEN,
     InProcessApi,
     running_api,
@@ -195,27 +188,6 @@ def fresh_issuer() -> TokenIssuer:
     return TokenIssuer(pem)
 
 
-@asynccontextmanager
-async def api_with_issuer() -> AsyncIterator[InProcessApi]:
-    issuer = fresh_issuer()
-    server = ApiServer(
-        MemoryStore(), ServerConfig(),
-        authenticator=Authenticator(static_tokens={ADMIN_TOKEN: ADMIN, USER_TOKEN: USER},
-                                    token_issuer=issuer),
-        token_issuer=issuer,
-    )
-    await server.open()
-    test_server = TestServer(server.build_app(), host="127.0.0.1")
-    await test_server.start_server()
-    session = ClientSession()
-    try:
-        yield InProcessApi(server, str(test_server.make_url("")).rstrip("/"), session)
-    finally:
-        await session.close()
-        await test_server.close()
-        await server.stop()
-
-
 async def test_service_account_token_without_issuer(api: InProcessApi) -> None:
     await created(api, "/api/v1/namespaces/default/serviceaccounts",
                   {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "bot"}})
@@ -227,7 +199,7 @@ async def test_service_account_token_without_issuer(api: InProcessApi) -> None:
 
 
 async def test_service_account_token_authenticates() -> None:
-    async with api_with_issuer() as api:
+    async with running_api(token_issuer=fresh_issuer()) as api:
         await created(api, "/api/v1/namespaces/default/serviceaccounts",
                       {"apiVersion": "v1", "kind": "ServiceAccount",
                        "metadata": {"name": "bot"}})
@@ -260,7 +232,7 @@ async def test_service_account_token_authenticates() -> None:
 
 
 async def test_service_account_token_request_validation() -> None:
-    async with api_with_issuer() as api:
+    async with running_api(token_issuer=fresh_issuer()) as api:
         path = "/api/v1/namespaces/default/serviceaccounts/bot/token"
         req = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                "spec": {"expirationSeconds": 60}}
