@@ -78,6 +78,9 @@ class ApiServer:
     token_issuer: Any = None
     registry: Registry = field(default_factory=Registry.builtin)
     ready: bool = False
+    # Serves pods/{log,exec,attach,portforward} by relaying to the pod's node agent:
+    # async fn(request, info, pod) -> response. Set by whoever knows the agents.
+    node_proxy: Any = None
 
     def __post_init__(self) -> None:
         from podnet.apiserver.services import ServiceAllocations
@@ -94,6 +97,7 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._openapi_cache: dict[str, Any] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._extra: set[str] = set()
         self.started_at = 0.0
         from podnet.apiserver import reviews, subresources
 
@@ -127,6 +131,15 @@ class ApiServer:
             await site.start()
         log.info("component=apiserver event=listening host=%s port=%s", self.config.host,
                  self.config.port)
+
+    async def listen_also(self, host: str) -> None:
+        """Serve on one more address (the host end of the node link, once it exists)."""
+        if self._runner is None or host in self._extra:
+            return
+        site = web.TCPSite(self._runner, host, self.config.port,
+                           ssl_context=self.ssl_context, reuse_address=True)
+        await site.start()
+        self._extra.add(host)
 
     async def stop(self) -> None:
         self.ready = False

@@ -209,7 +209,7 @@ async def pod_stream(server: ApiServer, request: web.Request, info: RequestInfo,
     serving that node, the answer says so, as the kubelet-less apiserver would.
     """
     pod = await server.storage.get(rt, info.namespace, info.name)
-    node_proxy = getattr(server, "node_proxy", None)
+    node_proxy = server.node_proxy
     node = (pod.get("spec") or {}).get("nodeName")
     if node_proxy is not None and node:
         result: web.StreamResponse = await node_proxy(request, info, pod)

@@ -58,6 +58,14 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--store", default="", help="store URL: sqlite:///path, memory://")
         s.add_argument("-v", "--verbose", action="store_true")
 
+    agent = sub.add_parser("agent", help="run a node agent alone in the foreground")
+    _common(agent)
+    agent.add_argument("--kubeconfig", help="kubeconfig of the API server to use")
+    agent.add_argument("--port", type=int, default=6443, help="the API server's port")
+    agent.add_argument("--node-name", default="node-0")
+    agent.add_argument("--node-index", type=int, default=0)
+    agent.add_argument("-v", "--verbose", action="store_true")
+
     ctl = sub.add_parser("controllers", help="run the controllers alone in the foreground")
     _common(ctl)
     ctl.add_argument("--kubeconfig", help="kubeconfig of the API server to use")
@@ -102,9 +110,17 @@ def cmd_foreground(args: argparse.Namespace, paths: ClusterPaths) -> int:
         opts.store_url = args.store
     if args.command == "apiserver":
         opts.controllers = False
+        opts.agent = False
     if args.command == "controllers":
         opts.apiserver = False
+        opts.agent = False
         opts.kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
+    if args.command == "agent":
+        opts.apiserver = False
+        opts.controllers = False
+        opts.kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
+        opts.node_name = args.node_name
+        opts.node_index = args.node_index
     return _run(serve(opts))
 
 

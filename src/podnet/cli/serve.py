@@ -34,6 +34,9 @@ class ServeOptions:
     advertise_address: str = DEFAULT_ADVERTISE_ADDRESS
     controllers: bool = True
     apiserver: bool = True
+    agent: bool = True
+    node_name: str = "node-0"
+    node_index: int = 0
     kubeconfig: Path | None = None  # for `controllers` alone
 
 
@@ -71,6 +74,27 @@ async def build_apiserver(opts: ServeOptions) -> Any:
     server.authenticator = authn.Authenticator(static_tokens=static, token_issuer=issuer,
                                                still_valid=still_valid)
     server.token_issuer = issuer
+    agent_ssl = pki.client_ssl_context(keys, admin=True)
+
+    async def node_proxy(request: Any, info: Any, pod: dict[str, Any]) -> Any:
+        """pods/{log,exec,attach,portforward}: relay to the agent serving the pod's node."""
+        from podnet.api.errors import StatusError, service_unavailable
+        from podnet.apiserver import nodeproxy
+
+        node_name = (pod.get("spec") or {}).get("nodeName", "")
+        nodes = server.registry.get("", "v1", "nodes")
+        assert nodes is not None
+        try:
+            node = await server.storage.get(nodes, None, node_name)
+        except StatusError:
+            raise service_unavailable(f'node "{node_name}" not found') from None
+        url = ((node.get("metadata") or {}).get("annotations") or {}).get(
+            "podnet.io/agent-endpoint")
+        if not url:
+            raise service_unavailable(f'no node agent is serving node "{node_name}"')
+        return await nodeproxy.proxy_pod_stream(request, info, pod, url, agent_ssl)
+
+    server.node_proxy = node_proxy
     kubeconfig.write_admin_kubeconfig(
         paths.kubeconfig, f"https://{opts.host}:{opts.port}", keys,
         paths.context_name, paths.context_name)
@@ -125,6 +149,44 @@ async def run_controllers(opts: ServeOptions, stop: asyncio.Event) -> None:
         delay = min(delay * 2, 10.0)
 
 
+def agent_port(api_port: int) -> int:
+    """The agent's port: 10250 for the default API port 6443, shifted alike for others so
+    several clusters on one machine do not collide."""
+    return api_port + (10250 - 6443)
+
+
+async def run_agent(opts: ServeOptions, stop: asyncio.Event,
+                    on_network: Any = None) -> None:
+    """The node agent and its HTTPS endpoint; on stop, every pod and the node network go."""
+    from podnet.agent.agent import Agent
+    from podnet.agent.network import NodeNetwork, ensure_node
+    from podnet.agent.server import AgentServer, server_ssl_context
+    from podnet.apiserver import pki
+    from podnet.client.rest import ApiClient
+
+    keys = await asyncio.to_thread(pki.ensure_pki, opts.paths.state_dir,
+                                   extra_ips=(opts.advertise_address,))
+    client = ApiClient.from_kubeconfig(str(opts.kubeconfig or opts.paths.kubeconfig))
+    net = NodeNetwork(cluster=opts.paths.name, node_name=opts.node_name,
+                      node_index=opts.node_index)
+    port = agent_port(opts.port)
+    agent = Agent(client, net, opts.paths.state_dir / "agent", agent_port=port,
+                  ca_pem=keys.ca_cert_pem)
+    endpoint = AgentServer(agent, server_ssl_context(keys.server_cert_path,
+                                                     keys.server_key_path, keys.ca_cert_pem),
+                           "127.0.0.1", port)
+    try:
+        await ensure_node(net)
+        if on_network is not None:
+            await on_network(str(net.host_ip))
+        await endpoint.start()
+        await agent.run(stop)
+    finally:
+        await endpoint.stop()
+        await agent.shutdown(remove_everything=True)
+        await client.close()
+
+
 async def serve(opts: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; then stop components in reverse order."""
     paths = opts.paths
@@ -147,15 +209,24 @@ async def serve(opts: ServeOptions) -> int:
             tasks.append(asyncio.create_task(run_controllers(opts, stop)))
             components["controllers"] = {"state": "running"}
             _write_status(paths, components)
+        if opts.agent:
+            listen = server.listen_also if server is not None else None
+            tasks.append(asyncio.create_task(run_agent(opts, stop, listen)))
+            components["agent"] = {"state": "running", "node": opts.node_name}
+            _write_status(paths, components)
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({waiter, *tasks}, return_when=asyncio.FIRST_COMPLETED)
         for t in done:
             if t is not waiter and t.exception() is not None:
                 log.error("component failed: %r", t.exception())
-                components["controllers"] = {"state": "failed", "error": str(t.exception())}
+                components["failed"] = {"state": "failed", "error": str(t.exception())}
                 _write_status(paths, components)
         stop.set()
     finally:
+        stop.set()
+        if tasks:
+            # Let components finish cleanly (the agent removes pods and the node network).
+            await asyncio.wait(tasks, timeout=30)
         for t in tasks:
             t.cancel()
             with contextlib.suppress(BaseException):

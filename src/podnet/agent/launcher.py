@@ -1,0 +1,225 @@
+"""Turn this process into a container, then exec its program.
+
+    python -I -S launcher.py [--error-fd N] [--enter-pid PID] <spec.json | inline JSON>
+
+Run by podnet.agent.runtime as a plain script (`-S`, stdlib only, no podnet imports) so
+it starts in a few milliseconds. The spec is the JSON form of runtime.ContainerSpec plus
+`stdout`/`stderr` (paths, or null to keep the inherited fds) and `tty`.
+
+Normal mode: join the pod's network namespace, unshare mount + UTS namespaces, make `/`
+private, bind-mount the pod's files and volumes, set the hostname, drop privileges, chdir,
+exec. `--enter-pid`: join the net, UTS and mount namespaces of a running container instead
+(kubectl exec).
+
+Any failure exits 128 with one line ("launcher: <reason>") on the original stderr, or on
+fd N with --error-fd; that fd is made close-on-exec, so whoever holds the other end sees
+EOF exactly when exec succeeded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import sys
+
+# No `import typing` at run time: the launcher's start-up time is every container's.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+TIOCSCTTY = 0x540E
+EXIT_START_ERROR = 128
+
+
+class LaunchError(Exception):
+    pass
+
+
+_libc: Any = None
+
+
+def libc() -> Any:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.mount.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_ulong,
+            ctypes.c_void_p,
+        ]
+    return _libc
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise LaunchError(f"{what}: {os.strerror(err)}")
+
+
+def setns(path: str, nstype: int) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise LaunchError(f"open {path}: {e.strerror}") from None
+    try:
+        _check(libc().setns(fd, nstype), f"setns {path}")
+    finally:
+        os.close(fd)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int) -> None:
+    _check(
+        libc().mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            None,
+        ),
+        f"mount {source or 'none'} on {target}",
+    )
+
+
+def bind(host: str, container: str, read_only: bool) -> None:
+    if not os.path.exists(host):
+        raise LaunchError(f"mount source {host}: no such file or directory")
+    if os.path.isdir(host):
+        os.makedirs(container, exist_ok=True)
+    elif not os.path.exists(container):
+        os.makedirs(os.path.dirname(container) or "/", exist_ok=True)
+        os.close(os.open(container, os.O_WRONLY | os.O_CREAT, 0o644))
+    mount(host, container, None, MS_BIND | MS_REC)
+    if read_only:
+        mount(None, container, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+
+def open_output(path: str) -> int:
+    """A FIFO is opened read-write so that writes never fail with EPIPE while the agent
+    (its reader) restarts: output waits in the pipe instead of killing the container."""
+    import stat
+
+    try:
+        st = os.stat(path)
+        if stat.S_ISFIFO(st.st_mode):
+            return os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        pass
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+
+
+def enter(pid: int) -> None:
+    """Join the namespaces of container process `pid` (open all first: after the mount
+    namespace switch, /proc may not be the same)."""
+    fds = []
+    try:
+        for ns, flag in (("net", CLONE_NEWNET), ("uts", CLONE_NEWUTS), ("mnt", CLONE_NEWNS)):
+            try:
+                fds.append((os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC), flag))
+            except OSError as e:
+                raise LaunchError(f"container process {pid} is gone: {e.strerror}") from None
+        for fd, flag in fds:
+            _check(libc().setns(fd, flag), f"setns into process {pid}")
+    finally:
+        for fd, _ in fds:
+            os.close(fd)
+
+
+def setup(spec: dict[str, Any], enter_pid: int | None) -> None:
+    if enter_pid is not None:
+        enter(enter_pid)
+    else:
+        if spec.get("netns"):
+            setns(spec["netns"], CLONE_NEWNET)
+        _check(libc().unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        for host, container, read_only in spec.get("mounts") or []:
+            bind(host, container, bool(read_only))
+        if spec.get("hostname"):
+            name = spec["hostname"].encode()
+            _check(libc().sethostname(name, len(name)), "sethostname")
+    if spec.get("tty"):
+        import fcntl
+
+        fcntl.ioctl(0, TIOCSCTTY, 0)
+    for key, fd in (("stdout", 1), ("stderr", 2)):
+        if spec.get(key):
+            out = open_output(spec[key])
+            os.dup2(out, fd)
+            os.close(out)
+    gid = spec.get("gid")
+    uid = spec.get("uid")
+    if spec.get("groups") is not None or gid is not None or uid is not None:
+        groups = spec.get("groups") or []
+        os.setgroups([int(g) for g in groups])
+    if gid is not None:
+        os.setgid(int(gid))
+    elif uid is not None:
+        os.setgid(0)
+    if uid is not None:
+        os.setuid(int(uid))
+    cwd = spec.get("cwd") or "/"
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise LaunchError(
+            f'chdir to cwd ("{cwd}") set in config.json failed: {e.strerror}'
+        ) from None
+
+
+def main(argv: list[str]) -> int:
+    enter_pid: int | None = None
+    args = list(argv)
+    err_fd = -1
+    if len(args) >= 2 and args[0] == "--error-fd":
+        err_fd = int(args[1])
+        args = args[2:]
+    else:
+        # The original stderr, close-on-exec: errors go here even after fd 2 is the log.
+        err_fd = os.dup(2)
+    os.set_inheritable(err_fd, False)
+    try:
+        if len(args) >= 2 and args[0] == "--enter-pid":
+            enter_pid = int(args[1])
+            args = args[2:]
+        if len(args) != 1:
+            raise LaunchError("usage: launcher [--enter-pid PID] <spec.json | JSON>")
+        text = args[0]
+        if not text.lstrip().startswith("{"):
+            with open(text, encoding="utf-8") as f:
+                text = f.read()
+        spec = json.loads(text)
+        program = list(spec.get("argv") or [])
+        if not program:
+            raise LaunchError("no command specified")
+        setup(spec, enter_pid)
+        env = {str(k): str(v) for k, v in spec.get("env") or []}
+        try:
+            os.execvpe(program[0], program, env)
+        except FileNotFoundError:
+            raise LaunchError(f'exec: "{program[0]}": executable file not found in $PATH') from None
+        except PermissionError:
+            raise LaunchError(f'exec: "{program[0]}": permission denied') from None
+        except OSError as e:
+            raise LaunchError(f'exec: "{program[0]}": {e.strerror}') from None
+    except (LaunchError, OSError, ValueError) as e:
+        msg = str(e).replace("\n", " ")
+        os.write(err_fd, f"launcher: {msg}\n".encode())
+        return EXIT_START_ERROR
+    return EXIT_START_ERROR  # not reached: execvpe does not return
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

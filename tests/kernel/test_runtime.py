@@ -1,0 +1,295 @@
+"""Containers as processes in a real network namespace: what `kubectl logs` and
+`kubectl exec` would show, stop and adoption, and nothing left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from podnet.agent import podfiles
+from podnet.agent.runtime import (
+    ContainerSpec,
+    ExecError,
+    ExecProcess,
+    Mount,
+    Runtime,
+    StartError,
+    parse_log_line,
+)
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+POD = {
+    "metadata": {"name": "web-0", "namespace": "shop", "uid": "rt-test-uid"},
+    "spec": {"containers": [{"name": "main"}]},
+}
+
+
+@dataclass
+class Sandbox:
+    netns: str
+    state_dir: Path
+    files: Path
+    pids: set[int] = field(default_factory=set)
+
+    def spec(self, name: str, script: str, **kw: object) -> ContainerSpec:
+        mounts = (
+            Mount(str(self.files / "resolv.conf"), "/etc/resolv.conf", True),
+            Mount(str(self.files / "hosts"), "/etc/hosts"),
+            Mount(str(self.files / "hostname"), "/etc/hostname"),
+            Mount(str(self.files / "sa"), SA_DIR, True),
+        )
+        args: dict[str, object] = {
+            "env": (("PATH", PATH), ("FOO", "bar baz")),
+            "netns": f"/run/netns/{self.netns}",
+            "hostname": podfiles.hostname(POD),
+            "mounts": mounts,
+        } | kw
+        return ContainerSpec("rt-test-uid", name, ("sh", "-c", script), **args)  # type: ignore[arg-type]
+
+
+def _netns_list() -> str:
+    return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    name = f"podnet-rt-test-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    root = Path(tempfile.mkdtemp(prefix="podnet-rt-test-"))
+    files = root / "files"
+    (files / "sa").mkdir(parents=True)
+    (files / "resolv.conf").write_text(podfiles.resolv_conf(POD))
+    (files / "hosts").write_text(podfiles.hosts_file(POD, ["10.244.0.5"]))
+    (files / "hostname").write_text(podfiles.hostname_file(POD))
+    for fname, data in podfiles.service_account_files("tok", b"CA", "shop").items():
+        (files / "sa" / fname).write_bytes(data)
+    box = Sandbox(name, root / "state", files)
+    # The launcher creates missing mount points (mkdir -p) on the host's filesystem; remove
+    # the ones this test made. /var/run is usually a link to /run.
+    sa_dirs = [Path(SA_DIR), *Path(SA_DIR).parents][:3]
+    made = [d for d in sa_dirs if not d.exists()]
+    try:
+        yield box
+    finally:
+        leftovers = [pid for pid in box.pids if _alive(pid)]
+        for pid in leftovers:  # only PIDs this test started
+            os.kill(pid, 9)
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+        for d in made:  # deepest first; rmdir only removes them empty
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        assert not any(d.exists() for d in made)
+        assert leftovers == [], f"processes outlived the test: {leftovers}"
+        assert name not in _netns_list()
+        assert not root.exists()
+
+
+@pytest.fixture
+async def runtime(sandbox: Sandbox) -> AsyncIterator[Runtime]:
+    rt = Runtime(sandbox.state_dir)
+    yield rt
+    for s in rt.states():
+        sandbox.pids.add(s.pid)
+        if s.running:
+            await rt.stop(s.pod_uid, s.name, 0)
+    rt.detach()
+
+
+def log_texts(rt: Runtime, name: str, previous: bool = False) -> list[tuple[str, str]]:
+    raw = rt.log_path("rt-test-uid", name, previous).read_bytes().splitlines()
+    return [(stream, text.decode()) for _, stream, text in map(parse_log_line, raw)]
+
+
+async def wait_for_log(rt: Runtime, name: str, text: str, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while (("stdout", text) not in log_texts(rt, name)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert ("stdout", text) in log_texts(rt, name)
+
+
+async def collect(proc: ExecProcess) -> tuple[bytes, bytes, int]:
+    out, err = b"", b""
+    while (chunk := await proc.read()) is not None:
+        if chunk[0] == "stdout":
+            out += chunk[1]
+        else:
+            err += chunk[1]
+    return out, err, await proc.wait()
+
+
+async def test_container_sees_the_pods_files_env_and_network(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    host_resolv = Path("/etc/resolv.conf").read_bytes()
+    script = (
+        "cat /etc/resolv.conf; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace;"
+        " echo; hostname; echo $FOO; ip -4 addr show lo; echo oops >&2;"
+        " echo x > /etc/resolv.conf"
+    )
+    state = await runtime.start(sandbox.spec("main", script))
+    sandbox.pids.add(state.pid)
+    assert await runtime.wait("rt-test-uid", "main") == 2
+    texts = log_texts(runtime, "main")
+    assert texts[:7] == [
+        ("stdout", "search shop.svc.cluster.local svc.cluster.local cluster.local"),
+        ("stdout", "nameserver 10.96.0.10"),
+        ("stdout", "options ndots:5"),
+        ("stdout", "shop"),
+        ("stdout", "web-0"),
+        ("stdout", "bar baz"),
+        ("stdout", "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN "
+                   "group default qlen 1000"),
+    ]  # fmt: skip
+    assert ("stdout", "    inet 127.0.0.1/8 scope host lo") in texts
+    assert texts[-2:] == [
+        ("stderr", "oops"),
+        ("stderr", "sh: 1: cannot create /etc/resolv.conf: Read-only file system"),
+    ]
+    assert not any("eth0" in t or "10.250." in t for _, t in texts)  # not the host's netns
+    stamps = [parse_log_line(line)[0] for line in
+              runtime.log_path("rt-test-uid", "main").read_bytes().splitlines()]  # fmt: skip
+    assert stamps == sorted(stamps)
+    assert Path("/etc/resolv.conf").read_bytes() == host_resolv
+    final = runtime.state("rt-test-uid", "main")
+    assert final is not None and (final.exit_code, final.reason) == (2, "Error")
+
+
+async def test_restart_keeps_the_previous_log(sandbox: Sandbox, runtime: Runtime) -> None:
+    for word in ("first", "second"):
+        s = await runtime.start(sandbox.spec("main", f"echo {word}; exit 3"))
+        sandbox.pids.add(s.pid)
+        assert await runtime.wait("rt-test-uid", "main") == 3
+    assert log_texts(runtime, "main") == [("stdout", "second")]
+    assert log_texts(runtime, "main", previous=True) == [("stdout", "first")]
+    assert runtime.state("rt-test-uid", "main").reason == "Error"  # type: ignore[union-attr]
+
+
+async def test_start_error(sandbox: Sandbox, runtime: Runtime) -> None:
+    spec = ContainerSpec("rt-test-uid", "bad", ("no-such-program",), env=(("PATH", PATH),))
+    with pytest.raises(StartError, match='exec: "no-such-program": executable file not found'):
+        await runtime.start(spec)
+    state = runtime.state("rt-test-uid", "bad")
+    assert state is not None
+    sandbox.pids.add(state.pid)
+    assert (state.exit_code, state.reason) == (128, "StartError")
+
+
+async def test_run_as_user(sandbox: Sandbox, runtime: Runtime) -> None:
+    script = f"id -u; id -g; pwd; cat {SA_DIR}/namespace"
+    s = await runtime.start(sandbox.spec("main", script, uid=65534, gid=65533, cwd="/tmp"))
+    sandbox.pids.add(s.pid)
+    assert await runtime.wait("rt-test-uid", "main") == 0
+    assert log_texts(runtime, "main") == [
+        ("stdout", "65534"),
+        ("stdout", "65533"),
+        ("stdout", "/tmp"),
+        ("stdout", "shop"),  # the bind-mounted files are readable as a non-root user
+    ]
+
+
+async def test_exec_with_and_without_tty(sandbox: Sandbox, runtime: Runtime) -> None:
+    s = await runtime.start(sandbox.spec("main", "echo up; exec sleep 60"))
+    sandbox.pids.add(s.pid)
+    await wait_for_log(runtime, "main", "up")
+
+    proc = await runtime.exec("rt-test-uid", "main", ["sh", "-c", "hostname; head -1 "
+                              "/etc/resolv.conf; echo $FOO; echo no >&2; exit 7"])  # fmt: skip
+    sandbox.pids.add(proc.pid)
+    out, err, code = await collect(proc)
+    assert out.decode().splitlines() == [
+        "web-0",
+        "search shop.svc.cluster.local svc.cluster.local cluster.local",
+        "bar baz",
+    ]
+    assert (err, code) == (b"no\n", 7)
+
+    proc = await runtime.exec("rt-test-uid", "main", ["cat"], stdin=True)
+    sandbox.pids.add(proc.pid)
+    await proc.write(b"piped\n")
+    proc.close_stdin()
+    assert await collect(proc) == (b"piped\n", b"", 0)
+
+    proc = await runtime.exec(
+        "rt-test-uid", "main", ["sh", "-c", "read x; stty size; echo got $x; exit 4"],
+        tty=True, stdin=True,
+    )  # fmt: skip
+    sandbox.pids.add(proc.pid)
+    proc.resize(cols=120, rows=40)
+    await proc.write(b"hello\n")
+    out, err, code = await collect(proc)
+    assert out.split(b"\r\n") == [b"hello", b"40 120", b"got hello", b""]  # echo, then output
+    assert (err, code) == (b"", 4)
+
+    with pytest.raises(ExecError, match='exec: "nope": executable file not found'):
+        await runtime.exec("rt-test-uid", "main", ["nope"])
+
+
+async def test_stop_sends_sigterm_then_sigkill_after_grace(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    script = 'trap "echo got TERM" TERM; echo ready; while :; do sleep 0.05; done'
+    s = await runtime.start(sandbox.spec("stubborn", script))
+    sandbox.pids.add(s.pid)
+    await wait_for_log(runtime, "stubborn", "ready")
+    t0 = time.monotonic()
+    assert await runtime.stop("rt-test-uid", "stubborn", grace_seconds=0.5) == 137
+    assert time.monotonic() - t0 >= 0.5
+    assert ("stdout", "got TERM") in log_texts(runtime, "stubborn")
+
+    s = await runtime.start(sandbox.spec("polite", "echo ready; exec sleep 60"))
+    sandbox.pids.add(s.pid)
+    await wait_for_log(runtime, "polite", "ready")
+    t0 = time.monotonic()
+    assert await runtime.stop("rt-test-uid", "polite", grace_seconds=10) == 143
+    assert time.monotonic() - t0 < 2
+
+
+async def test_adopt_after_agent_restart(sandbox: Sandbox) -> None:
+    first = Runtime(sandbox.state_dir)
+    ticker = await first.start(sandbox.spec("ticker", "while :; do echo tick; sleep 0.05; done"))
+    doomed = await first.start(sandbox.spec("doomed", "exec sleep 60"))
+    sandbox.pids |= {ticker.pid, doomed.pid}
+    await wait_for_log(first, "ticker", "tick")
+    first.detach()  # the agent goes away; its containers do not
+    del first
+    os.kill(doomed.pid, 9)  # dies while nobody watches
+    await asyncio.sleep(0.2)
+    lines_before = len(log_texts(Runtime(sandbox.state_dir), "ticker"))
+
+    second = Runtime(sandbox.state_dir)
+    try:
+        adopted = {s.name: s for s in second.adopt()}
+        assert adopted["ticker"].pid == ticker.pid and adopted["ticker"].running
+        assert await second.wait("rt-test-uid", "doomed") == 137
+        # Output written while nobody pumped waited in the pipe; pumping resumed.
+        deadline = time.monotonic() + 5
+        while len(log_texts(second, "ticker")) < lines_before + 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert len(log_texts(second, "ticker")) >= lines_before + 3
+        assert set(log_texts(second, "ticker")) == {("stdout", "tick")}
+        assert await second.stop("rt-test-uid", "ticker", grace_seconds=2) == 143
+        assert not _alive(ticker.pid)
+        again = {s.name: s.running for s in Runtime(sandbox.state_dir).adopt()}
+        assert again == {"doomed": False, "ticker": False}
+    finally:
+        second.detach()
+    second.remove_pod("rt-test-uid")
+    assert not (sandbox.state_dir / "containers" / "rt-test-uid").exists()
