@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -83,12 +84,30 @@ def test_up_twice_is_safe_and_down_leaves_nothing(tmp_path: Path) -> None:
     status = subprocess.run([*PODNET, "status", *base, "-o", "json"], capture_output=True,
                             text=True, env=_env(), timeout=30)
     assert '"running": true' in status.stdout
+    # A running pod, so that `down` has namespaces, links and processes to remove.
+    kubeconfig = state / "kubeconfig"
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+                        "  containers: [{name: c, image: registry.k8s.io/pause:3.10}]\n")
+    assert kubectl(kubeconfig, "apply", "-f", str(manifest)).returncode == 0
+    r = kubectl(kubeconfig, "wait", "--for=condition=Ready", "pod/p", "--timeout=60s")
+    assert r.returncode == 0, r.stderr
+    uid = kubectl(kubeconfig, "get", "pod", "p", "-o", "jsonpath={.metadata.uid}").stdout
+    cpid = json.loads((state / "agent" / "runtime" / "containers" / uid / "c.json")
+                      .read_text())["pid"]
+    assert any(n.startswith("podnet-updown-") for n in _netns())
     down = subprocess.run([*PODNET, "down", *base], capture_output=True, text=True,
                           env=_env(), timeout=60)
     assert down.returncode == 0
     assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
     assert port_closed(port)
     assert not (state / "podnet.pid").exists()
+    assert not any(n.startswith("podnet-updown-") for n in _netns())
+    assert not Path(f"/proc/{cpid}").exists() or _zombie(cpid)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert "pn-updown" not in links
+    routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    assert "10.244.0.0/24 via" not in routes
     assert (state / "data" / "state.db").exists()  # state kept without --purge
     subprocess.run([*PODNET, "down", *base, "--purge"], check=True, capture_output=True,
                    env=_env(), timeout=60)
@@ -100,6 +119,11 @@ def test_up_twice_is_safe_and_down_leaves_nothing(tmp_path: Path) -> None:
     subprocess.run([*PODNET, "down", *base], check=True, capture_output=True, env=_env(),
                    timeout=60)
     assert sys.modules  # still alive
+
+
+def _netns() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
 def _zombie(pid: int) -> bool:

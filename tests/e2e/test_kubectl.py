@@ -199,9 +199,12 @@ def test_deployment_scale_makes_replicasets_pods_and_events(cluster: Cluster,
         wait_for(lambda: len(pods()) == 4, what="4 pods")
         events = cluster.kubectl("get", "events").stdout
         assert "ScalingReplicaSet" in events and "SuccessfulCreate" in events
-        table = cluster.kubectl("get", "deploy", "hello").stdout.splitlines()
+        cluster.kubectl("wait", "--for=condition=Available", "deployment/hello",
+                        "--timeout=60s", timeout=90)
+        table = wait_for(lambda: (t := cluster.kubectl("get", "deploy", "hello").stdout
+                                  .splitlines()) and t[1].split()[1] == "4/4" and t,
+                         what="4/4 ready")
         assert table[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-        assert table[1].split()[1] == "0/4"
     finally:
         cluster.kubectl("delete", "deployment", "hello", "--wait=true", timeout=60)
     wait_for(lambda: not cluster.kubectl_json("get", "pods", "-l", "app=hello")["items"],

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import shutil
@@ -55,6 +54,7 @@ class Sandbox:
             "netns": f"/run/netns/{self.netns}",
             "hostname": podfiles.hostname(POD),
             "mounts": mounts,
+            "tmpfs": ("/run", "/tmp"),
         } | kw
         return ContainerSpec("rt-test-uid", name, ("sh", "-c", script), **args)  # type: ignore[arg-type]
 
@@ -81,10 +81,9 @@ def sandbox() -> Iterator[Sandbox]:
     for fname, data in podfiles.service_account_files("tok", b"CA", "shop").items():
         (files / "sa" / fname).write_bytes(data)
     box = Sandbox(name, root / "state", files)
-    # The launcher creates missing mount points (mkdir -p) on the host's filesystem; remove
-    # the ones this test made. /var/run is usually a link to /run.
-    sa_dirs = [Path(SA_DIR), *Path(SA_DIR).parents][:3]
-    made = [d for d in sa_dirs if not d.exists()]
+    # With a private /run, the ServiceAccount mount point is never made on the host.
+    # (/var/run is a link to /run.)
+    host_sa_dirs = [d for d in [Path(SA_DIR), *Path(SA_DIR).parents][:3] if not d.exists()]
     try:
         yield box
     finally:
@@ -93,10 +92,7 @@ def sandbox() -> Iterator[Sandbox]:
             os.kill(pid, 9)
         subprocess.run(["ip", "netns", "delete", name], check=False)
         shutil.rmtree(root, ignore_errors=True)
-        for d in made:  # deepest first; rmdir only removes them empty
-            with contextlib.suppress(OSError):
-                d.rmdir()
-        assert not any(d.exists() for d in made)
+        assert not any(d.exists() for d in host_sa_dirs)
         assert leftovers == [], f"processes outlived the test: {leftovers}"
         assert name not in _netns_list()
         assert not root.exists()
@@ -142,27 +138,28 @@ async def test_container_sees_the_pods_files_env_and_network(
     script = (
         "cat /etc/resolv.conf; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace;"
         " echo; hostname; echo $FOO; ip -4 addr show lo; echo oops >&2;"
-        " echo x > /etc/resolv.conf"
+        " ls -A /run /tmp; echo x > /etc/resolv.conf"
     )
     state = await runtime.start(sandbox.spec("main", script))
     sandbox.pids.add(state.pid)
     assert await runtime.wait("rt-test-uid", "main") == 2
     texts = log_texts(runtime, "main")
-    assert texts[:7] == [
-        ("stdout", "search shop.svc.cluster.local svc.cluster.local cluster.local"),
-        ("stdout", "nameserver 10.96.0.10"),
-        ("stdout", "options ndots:5"),
-        ("stdout", "shop"),
-        ("stdout", "web-0"),
-        ("stdout", "bar baz"),
-        ("stdout", "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN "
-                   "group default qlen 1000"),
-    ]  # fmt: skip
-    assert ("stdout", "    inet 127.0.0.1/8 scope host lo") in texts
-    assert texts[-2:] == [
-        ("stderr", "oops"),
-        ("stderr", "sh: 1: cannot create /etc/resolv.conf: Read-only file system"),
+    stdout = [t for stream, t in texts if stream == "stdout"]
+    stderr = [t for stream, t in texts if stream == "stderr"]
+    assert stdout[:8] == [
+        "search shop.svc.cluster.local svc.cluster.local cluster.local",
+        "nameserver 10.96.0.10",
+        "options ndots:5",
+        "shop",
+        "web-0",
+        "bar baz",
+        "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default "
+        "qlen 1000",
+        "    inet 127.0.0.1/8 scope host lo",
     ]
+    # Private /run and /tmp: only what podnet mounted there.
+    assert stdout[-4:] == ["/run:", "secrets", "", "/tmp:"]
+    assert stderr == ["oops", "sh: 1: cannot create /etc/resolv.conf: Read-only file system"]
     assert not any("eth0" in t or "10.250." in t for _, t in texts)  # not the host's netns
     stamps = [parse_log_line(line)[0] for line in
               runtime.log_path("rt-test-uid", "main").read_bytes().splitlines()]  # fmt: skip

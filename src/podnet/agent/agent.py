@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import socket
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -443,7 +444,9 @@ class Agent:
             left = max(deadline - asyncio.get_running_loop().time(), 0.0)
             with contextlib.suppress(Exception):
                 if isinstance(hook, lifecycle.ExecHook):
-                    proc = await self.runtime.exec(rec.uid, hook.container, list(hook.command))
+                    proc = await self.runtime.exec(rec.uid, hook.container, list(
+                        images.exec_argv(self.image_of(rec.uid, hook.container), hook.command,
+                                         host_program)))
                     await asyncio.wait_for(proc.wait(), left)
                 elif isinstance(hook, lifecycle.SleepHook):
                     await asyncio.sleep(min(hook.seconds, left))
@@ -484,7 +487,7 @@ class Agent:
         except envvars.ContainerConfigError as err:
             rec.start_errors[name] = ("CreateContainerConfigError", str(err), now)
             return
-        resolved = images.resolve(container, shutil.which, env=env)
+        resolved = images.resolve(container, host_program, env=env)
         if isinstance(resolved, images.Unrunnable):
             rec.start_errors[name] = (resolved.reason, resolved.message, now)
             return
@@ -515,13 +518,25 @@ class Agent:
             pod_uid=rec.uid, name=name, argv=tuple(resolved.argv),
             env=tuple(env.items()), netns=f"/run/netns/{rec.netns}",
             hostname=podfiles.hostname(pod), mounts=tuple(mounts),
-            cwd=container.get("workingDir"), uid=sc.get("runAsUser"), gid=sc.get("runAsGroup"))
+            cwd=container.get("workingDir"), uid=sc.get("runAsUser"), gid=sc.get("runAsGroup"),
+            # Each container has its own /run and /tmp, as an image would: mount points for
+            # the ServiceAccount directory are then made inside the container, not the host.
+            tmpfs=("/run", "/tmp"))
         try:
             await self.runtime.start(cspec)
         except StartError as err:
             log.info("component=agent event=start-error pod=%s/%s container=%s err=%s",
                      rec.namespace, rec.name, name, err)
         self._start_probes(pod, rec, container)
+
+    def image_of(self, uid: str, container: str) -> str:
+        """The image a container of a pod bound here was started from ("" if unknown)."""
+        pod = self._pod_by_uid(uid) or {}
+        spec = pod.get("spec") or {}
+        for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            if c.get("name") == container:
+                return str(c.get("image") or "")
+        return ""
 
     def _kubernetes_service(self) -> dict[str, Any] | None:
         for s in self.services.cache.list():
@@ -564,7 +579,8 @@ class Agent:
             return await asyncio.open_connection(host, port)
 
         async def exec_fn(argv: Any, timeout: float) -> int:
-            proc = await self.runtime.exec(rec.uid, name, list(argv))
+            proc = await self.runtime.exec(rec.uid, name, list(images.exec_argv(
+                self.image_of(rec.uid, name), argv, host_program)))
             try:
                 return await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
@@ -604,6 +620,15 @@ class Agent:
         if rec.files_dir is not None:
             shutil.rmtree(rec.files_dir, ignore_errors=True)
         self.records.pop(rec.uid, None)
+
+
+def host_program(name: str) -> str | None:
+    """Where a host program is. `python`/`python3` images get podnet's own interpreter,
+    whose environment has the official `kubernetes` client, so `load_incluster_config()`
+    works in a pod as it does in a real cluster's python image with the client installed."""
+    if name in ("python", "python3"):
+        return sys.executable
+    return shutil.which(name)
 
 
 def _capacity() -> dict[str, Any]:

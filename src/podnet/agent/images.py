@@ -159,7 +159,7 @@ TABLE: tuple[Image, ...] = (
     Image("ubuntu", ("docker.io/library/ubuntu",), "host", (), ("/bin/bash",),
           notes="as debian"),
     Image("python", ("docker.io/library/python",), "host", (), ("python3",),
-          notes="the host's python3 (also for `python`)"),
+          notes="podnet's own Python 3 (with the `kubernetes` client)"),
     Image("nginx",
           ("docker.io/library/nginx", "registry.k8s.io/e2e-test-images/nginx",
            "k8s.gcr.io/e2e-test-images/nginx"),

@@ -7,9 +7,9 @@ it starts in a few milliseconds. The spec is the JSON form of runtime.ContainerS
 `stdout`/`stderr` (paths, or null to keep the inherited fds) and `tty`.
 
 Normal mode: join the pod's network namespace, unshare mount + UTS namespaces, make `/`
-private, bind-mount the pod's files and volumes, set the hostname, drop privileges, chdir,
-exec. `--enter-pid`: join the net, UTS and mount namespaces of a running container instead
-(kubectl exec).
+private, mount fresh tmpfs on the `tmpfs` paths (e.g. /run, /tmp), bind-mount the pod's
+files and volumes, set the hostname, drop privileges, chdir, exec. `--enter-pid`: join
+the net, UTS and mount namespaces of a running container instead (kubectl exec).
 
 Any failure exits 128 with one line ("launcher: <reason>") on the original stderr, or on
 fd N with --error-fd; that fd is made close-on-exec, so whoever holds the other end sees
@@ -80,28 +80,38 @@ def setns(path: str, nstype: int) -> None:
         os.close(fd)
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
     _check(
         libc().mount(
             source.encode() if source else None,
             target.encode(),
             fstype.encode() if fstype else None,
             flags,
-            None,
+            data.encode() if data else None,
         ),
         f"mount {source or 'none'} on {target}",
     )
 
 
-def bind(host: str, container: str, read_only: bool) -> None:
-    if not os.path.exists(host):
-        raise LaunchError(f"mount source {host}: no such file or directory")
-    if os.path.isdir(host):
+def open_source(host: str) -> int:
+    """Hold a bind-mount source by fd, so a tmpfs mounted later cannot hide it."""
+    try:
+        return os.open(host, os.O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        raise LaunchError(f"mount source {host}: {e.strerror}") from None
+
+
+def bind(source_fd: int, container: str, read_only: bool) -> None:
+    import stat
+
+    if stat.S_ISDIR(os.fstat(source_fd).st_mode):
         os.makedirs(container, exist_ok=True)
     elif not os.path.exists(container):
         os.makedirs(os.path.dirname(container) or "/", exist_ok=True)
         os.close(os.open(container, os.O_WRONLY | os.O_CREAT, 0o644))
-    mount(host, container, None, MS_BIND | MS_REC)
+    mount(f"/proc/self/fd/{source_fd}", container, None, MS_BIND | MS_REC)
     if read_only:
         mount(None, container, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
@@ -118,6 +128,15 @@ def open_output(path: str) -> int:
     except FileNotFoundError:
         pass
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+
+
+def redirect_output(spec: dict[str, Any]) -> None:
+    """Point fds 1 and 2 at the spec's stdout/stderr (once; later calls do nothing)."""
+    for key, fd in (("stdout", 1), ("stderr", 2)):
+        if spec.get(key):
+            out = open_output(spec.pop(key))
+            os.dup2(out, fd)
+            os.close(out)
 
 
 def enter(pid: int) -> None:
@@ -145,8 +164,18 @@ def setup(spec: dict[str, Any], enter_pid: int | None) -> None:
             setns(spec["netns"], CLONE_NEWNET)
         _check(libc().unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
         mount(None, "/", None, MS_REC | MS_PRIVATE)
-        for host, container, read_only in spec.get("mounts") or []:
-            bind(host, container, bool(read_only))
+        # Paths on the host are opened before anything is mounted over them.
+        redirect_output(spec)
+        mounts = [(open_source(h), c, bool(ro)) for h, c, ro in spec.get("mounts") or []]
+        # Fresh, private directories (as an image's own /run and /tmp would be). Mount
+        # points created below them, like /var/run/secrets/..., then exist only here.
+        for path in spec.get("tmpfs") or []:
+            mode = "1777" if path in ("/tmp", "/var/tmp") else "0755"
+            os.makedirs(path, exist_ok=True)
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode}")
+        for fd, container, read_only in mounts:
+            bind(fd, container, read_only)
+            os.close(fd)
         if spec.get("hostname"):
             name = spec["hostname"].encode()
             _check(libc().sethostname(name, len(name)), "sethostname")
@@ -154,11 +183,7 @@ def setup(spec: dict[str, Any], enter_pid: int | None) -> None:
         import fcntl
 
         fcntl.ioctl(0, TIOCSCTTY, 0)
-    for key, fd in (("stdout", 1), ("stderr", 2)):
-        if spec.get(key):
-            out = open_output(spec[key])
-            os.dup2(out, fd)
-            os.close(out)
+    redirect_output(spec)
     gid = spec.get("gid")
     uid = spec.get("uid")
     if spec.get("groups") is not None or gid is not None or uid is not None:

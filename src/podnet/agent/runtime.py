@@ -79,6 +79,9 @@ class ContainerSpec:
     uid: int | None = None
     gid: int | None = None
     groups: tuple[int, ...] | None = None
+    # Directories that get a fresh tmpfs, before the bind mounts. ("/run",) keeps mount
+    # points like /var/run/secrets/kubernetes.io/serviceaccount off the host's /run.
+    tmpfs: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +96,7 @@ class ContainerSpec:
             "uid": self.uid,
             "gid": self.gid,
             "groups": None if self.groups is None else list(self.groups),
+            "tmpfs": list(self.tmpfs),
         }
 
     @classmethod
@@ -109,6 +113,7 @@ class ContainerSpec:
             uid=d.get("uid"),
             gid=d.get("gid"),
             groups=None if d.get("groups") is None else tuple(d["groups"]),
+            tmpfs=tuple(d.get("tmpfs") or ()),
         )
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from podnet.agent import images
+from podnet.agent.agent import host_program
 from podnet.agent.streams import Connect, ExecProcess, ExecRequest, StreamError
 from podnet.agent.streams.logs import LogFile
 from podnet.agent.streams.server import add_routes
@@ -56,9 +58,10 @@ class AgentServer:
             raise StreamError(
                 f'container "{req.container}" in pod "{req.pod}" is not running', 400,
                 "BadRequest")
-        argv = list(req.command)
-        if not argv:
+        if not req.command:
             raise StreamError("attach is not supported by podnet yet", 400, "BadRequest")
+        argv = list(images.exec_argv(self.agent.image_of(rec.uid, req.container),
+                                     req.command, host_program))
         proc: ExecProcess = await self.agent.runtime.exec(rec.uid, req.container, argv,
                                                           tty=req.tty, stdin=req.stdin)
         return proc
