@@ -172,6 +172,7 @@ async def test_host_routes_the_pod_cidr_via_the_node_link_only(node: NodeNetwork
         line.strip()
         for line in sh("ip", "route", "show", "match", str(a.ip)).splitlines()
         if not line.startswith("default") and "metric 4242" not in line
+        and not line.startswith("unreachable")
     ]
     assert covering == [f"{node.pod_cidr} via {node.node_ip} dev {node.host_link}"], covering
 
@@ -333,3 +334,15 @@ async def test_hundred_pods_in_parallel(
         )
     assert burst < 5.0
     assert await network.list_pod_networks(node) == {}
+
+
+async def test_cluster_ranges_are_guarded_while_the_node_is_up(node: NodeNetwork) -> None:
+    """Without the test suite's own guards, a cluster address no pod has would go out by
+    the default route; the node's guards answer it instead, and leave with the node."""
+    guards = sh("ip", "route", "show", "type", "unreachable")
+    for cidr in node.guard_ranges:
+        assert f"unreachable {cidr} metric {node.guard_metric}" in guards, guards
+    assert sh("ip", "route", "get", "10.244.201.5").count("No route") == 1
+    await network.teardown_node(node)
+    after = sh("ip", "route", "show", "type", "unreachable")
+    assert f"metric {node.guard_metric}" not in after

@@ -71,6 +71,17 @@ class NodeNetwork:
     pod_network: str = "10.244.0.0/16"
     node_network: str = "10.250.0.0/24"
     extra_host_routes: tuple[str, ...] = ()
+    # Cluster ranges the host answers with `unreachable` while the node is up (DESIGN.md,
+    # Safety): nothing addressed to a cluster range may leave by the default route. The
+    # routes of this node (its podCIDR, extra_host_routes) are more specific and win.
+    guard_ranges: tuple[str, ...] = ("10.244.0.0/16", "10.96.0.0/12", "10.251.0.0/24")
+
+    @property
+    def guard_metric(self) -> int:
+        """A metric of this cluster's own, so two clusters' guards never remove each other
+        and never clash with the test suite's (4242)."""
+        digest = hashlib.sha256(self.cluster.encode()).digest()
+        return 5000 + int.from_bytes(digest[:2], "big") % 4000
 
     def __post_init__(self) -> None:
         for what, value in (("cluster", self.cluster), ("node name", self.node_name)):
@@ -172,6 +183,11 @@ def plan_node(net: NodeNetwork, *, have_netns: bool = False, have_link: bool = F
         *(
             Step(None, links.route("replace", cidr, via=str(net.node_ip), dev=host))
             for cidr in net.extra_host_routes
+        ),
+        *(
+            Step(None, links.route("replace", cidr, kind="unreachable",
+                                   metric=net.guard_metric))
+            for cidr in net.guard_ranges
         ),
         Step(ns, links.link_up("lo")),
         Step(ns, links.addr_add("lo", f"{GATEWAY}/32", replace=True)),
@@ -329,6 +345,9 @@ async def teardown_node(net: NodeNetwork) -> None:
         # Something vanished under us (or refused): finish one by one, skipping the gone.
         for step in plan:
             await _ignore_missing(ip_batch([step.command]))
+    for cidr in net.guard_ranges:
+        await _ignore_missing(ip_batch([links.route("del", cidr, kind="unreachable",
+                                                    metric=net.guard_metric)]))
 
 
 async def list_pod_networks(net: NodeNetwork) -> dict[str, str]:
