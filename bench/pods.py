@@ -1,0 +1,170 @@
+"""bench/pods: how fast pods start on one node, and how many it holds.
+
+Against a real `podnet up`: a burst of 100 pods (registry.k8s.io/pause) created at once
+through the API; for each pod, create → Running and create → Ready, from a watch; the
+wall time until all are Running (pods per second); then a node filled to its 110-pod
+capacity. Peer in the same run: the physical floor of this design on this machine, 100
+bare container processes (the same pause program) spawned at once with no API, no
+network namespace and no status writes.
+
+    .venv/bin/python -m bench.pods [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.api import PODNET, down, env, machine, pct, rss_mb
+
+PORT = 18443
+
+
+def pod(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"bench": "pods"}},
+            "spec": {"terminationGracePeriodSeconds": 1, "automountServiceAccountToken": False,
+                     "containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10"}]}}
+
+
+def ctx_for(state: Path) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(state / "pki" / "ca.crt"))
+    ctx.load_cert_chain(str(state / "pki" / "admin.crt"), str(state / "pki" / "admin.key"))
+    return ctx
+
+
+async def burst(state: Path, n: int, prefix: str) -> dict[str, Any]:
+    base = f"https://127.0.0.1:{PORT}/api/v1/namespaces/default/pods"
+    conn = aiohttp.TCPConnector(ssl=ctx_for(state), limit=64)
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+    created: dict[str, float] = {}
+    running: dict[str, float] = {}
+    ready: dict[str, float] = {}
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as s:
+        async with s.get(base) as r:
+            rv = (await r.json())["metadata"]["resourceVersion"]
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            async with s.get(base, params={"watch": "true", "resourceVersion": rv,
+                                           "labelSelector": "bench=pods"}) as resp:
+                async for line in resp.content:
+                    now = time.perf_counter()
+                    obj = json.loads(line)["object"]
+                    name = obj["metadata"]["name"]
+                    st = obj.get("status") or {}
+                    if st.get("phase") == "Running":
+                        running.setdefault(name, now)
+                    if any(c.get("type") == "Ready" and c.get("status") == "True"
+                           for c in st.get("conditions") or []):
+                        ready.setdefault(name, now)
+                    if len(ready) >= n and len(running) >= n:
+                        done.set()
+                        return
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0.2)
+        t0 = time.perf_counter()
+
+        async def create(i: int) -> None:
+            name = f"{prefix}{i}"
+            created[name] = time.perf_counter()
+            async with s.post(base, json=pod(name)) as r:
+                if r.status != 201:
+                    raise RuntimeError(await r.text())
+
+        await asyncio.gather(*(create(i) for i in range(n)))
+        try:
+            await asyncio.wait_for(done.wait(), 120)
+        finally:
+            watcher.cancel()
+        wall = max(running.values()) - t0
+        to_running = [running[k] - created[k] for k in created]
+        to_ready = [ready[k] - created[k] for k in created]
+        # Clean up for the next round.
+        async with s.delete(base, params={"labelSelector": "bench=pods",
+                                          "gracePeriodSeconds": "0"}) as r:
+            await r.read()
+        for _ in range(600):
+            async with s.get(base, params={"labelSelector": "bench=pods"}) as r:
+                if not (await r.json())["items"]:
+                    break
+            await asyncio.sleep(0.1)
+    return {"wall": wall, "running": to_running, "ready": to_ready}
+
+
+async def floor(n: int) -> float:
+    """Spawn n bare pause programs at once and wait until each has started (its pid
+    exists and has exec'd): the cost no pod start here can go below."""
+    t0 = time.perf_counter()
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "podnet.agent.builtin.pause") for _ in range(n)]
+    await asyncio.sleep(0)
+    took = time.perf_counter() - t0
+    for p in procs:
+        p.terminate()
+    await asyncio.gather(*(p.wait() for p in procs))
+    return took
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--write")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="podnet-bench-pods-"))
+    state = root / "state"
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(what: str, value: str, goal: str, peer: str = "") -> None:
+        rows.append((what, value, goal, peer))
+        print(f"  {what:<44} {value:>16}   goal {goal:<14} {peer}", flush=True)
+
+    try:
+        subprocess.run([*PODNET, "up", "--name", "benchpods", "--state-dir", str(state),
+                        "--port", str(PORT), "--no-kubeconfig-merge"], check=True,
+                       capture_output=True, env=env())
+        pid = int((state / "podnet.pid").read_text())
+        floor_s = asyncio.run(floor(100))
+        r = asyncio.run(burst(state, 100, "b"))
+        add("100-pod burst: create → Running p50/p99 (ms)",
+            f"{pct(r['running'], 50) * 1e3:.0f} / {pct(r['running'], 99) * 1e3:.0f}",
+            "p99 <= 500")
+        add("100-pod burst: create → Ready p50/p99 (ms)",
+            f"{pct(r['ready'], 50) * 1e3:.0f} / {pct(r['ready'], 99) * 1e3:.0f}", "")
+        add("100 pods all Running (s)", f"{r['wall']:.2f}", "<= 5",
+            f"floor: 100 bare processes spawned in {floor_s:.2f}s → "
+            f"{r['wall'] / floor_s:.1f}x")
+        add("pods per second (100-pod burst)", f"{100 / r['wall']:.0f}", ">= 20")
+        full = asyncio.run(burst(state, 110, "f"))
+        add("pods one node holds (all Running)", "110 of 110", ">= 110",
+            f"filled in {full['wall']:.2f}s")
+        add("podnet serve RSS after the runs (MB)", f"{rss_mb(pid):.0f}", "")
+    finally:
+        if state.exists():
+            subprocess.run([*PODNET, "down", "--name", "benchpods", "--state-dir", str(state),
+                            "--purge"], capture_output=True, env=env())
+        shutil.rmtree(root, ignore_errors=True)
+    _ = down
+    if args.write:
+        lines = [f"\n### bench/pods — {time.strftime('%Y-%m-%d')}\n",
+                 f"Machine: {machine()}. Client and node share the machine.\n",
+                 "| measure | result | goal | peer in the same run |", "|---|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+        with Path(args.write).open("a") as fh:
+            fh.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
