@@ -156,7 +156,10 @@ def test_graceful_deletion_runs_pre_stop_then_sigterm(cluster: Cluster) -> None:
       containers:
       - name: c
         image: busybox
-        command: [sh, -c, "trap 'echo got TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done"]
+        command:
+        - sh
+        - -c
+        - "trap 'echo got TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done"
         lifecycle:
           preStop:
             exec: {command: [sh, -c, "echo prestop > /proc/1/fd/1 2>/dev/null || true"]}
