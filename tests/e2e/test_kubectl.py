@@ -367,3 +367,19 @@ def test_namespace_deletion_cascades(cluster: Cluster, kind: str) -> None:
     assert 'namespace "doomed" deleted' in r.stdout
     assert cluster.kubectl("get", "ns", "doomed", check=False).returncode == 1
     _ = json
+
+
+def test_load_balancer_gets_an_ip_within_seconds(cluster: Cluster) -> None:
+    cluster.kubectl("create", "namespace", "lb")
+    try:
+        cluster.kubectl("apply", "-n", "lb", "-f",
+                        str(ROOT / "examples" / "03-service-loadbalancer"))
+        ip = wait_for(lambda: cluster.kubectl(
+            "get", "svc", "my-service", "-n", "lb", "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].ip}").stdout, timeout=10,
+            what="a LoadBalancer IP")
+        assert ip.startswith("10.251.0.")
+        row = cluster.kubectl("get", "svc", "my-service", "-n", "lb").stdout.splitlines()[1]
+        assert row.split()[3] == ip and "80:3" in row.split()[4]
+    finally:
+        cluster.kubectl("delete", "namespace", "lb", "--wait=true", timeout=60)

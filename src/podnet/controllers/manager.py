@@ -19,6 +19,7 @@ from podnet.controllers.endpoints_controller import EndpointsController, Endpoin
 from podnet.controllers.events import EventRecorder
 from podnet.controllers.garbagecollector import GarbageCollector
 from podnet.controllers.kubernetes_service import KubernetesServiceController
+from podnet.controllers.loadbalancer import LoadBalancerController
 from podnet.controllers.namespace import NamespaceController
 from podnet.controllers.replicaset import ReplicaSetController
 from podnet.controllers.serviceaccount import ServiceAccountController
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 ALL = (
     "deployment", "replicaset", "endpointslice", "endpoints", "namespace",
-    "serviceaccount", "garbagecollector", "kubernetes-service",
+    "serviceaccount", "garbagecollector", "kubernetes-service", "service-lb",
 )
 
 
@@ -80,6 +81,8 @@ class ControllerManager:
             self.controllers.append(
                 GarbageCollector(deps("garbage-collector-controller"), registry=registry)
             )
+        if "service-lb" in enabled:
+            self.controllers.append(LoadBalancerController(deps("service-lb-controller")))
         if "kubernetes-service" in enabled and apiserver_address is not None:
             ip, port = apiserver_address
             self.controllers.append(
