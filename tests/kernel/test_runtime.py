@@ -8,16 +8,18 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from podnet.agent import podfiles
 from podnet.agent.runtime import (
+    PAUSE_MODULE,
     ContainerSpec,
     ExecError,
     ExecProcess,
@@ -64,7 +66,13 @@ def _netns_list() -> str:
 
 
 def _alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
+    """Running, that is: a dead container whose fork server has gone is reaped by init,
+    which may take a moment; until then it is a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 @pytest.fixture
@@ -106,7 +114,11 @@ async def runtime(sandbox: Sandbox) -> AsyncIterator[Runtime]:
         sandbox.pids.add(s.pid)
         if s.running:
             await rt.stop(s.pod_uid, s.name, 0)
+    server = rt._server
     rt.detach()
+    # The fork server is stopped and reaped with the Runtime.
+    assert rt._server is None
+    assert server is None or not Path(f"/proc/{server.pid}").exists()
 
 
 def log_texts(rt: Runtime, name: str, previous: bool = False) -> list[tuple[str, str]]:
@@ -290,3 +302,61 @@ async def test_adopt_after_agent_restart(sandbox: Sandbox) -> None:
         second.detach()
     second.remove_pod("rt-test-uid")
     assert not (sandbox.state_dir / "containers" / "rt-test-uid").exists()
+
+
+def _netns_inode(path: str) -> int:
+    return os.stat(path).st_ino
+
+
+async def test_pause_runs_in_the_fork_server_without_exec(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    spec = replace(sandbox.spec("pause", ""), argv=(sys.executable, "-m", PAUSE_MODULE))
+    s = await runtime.start(spec)
+    sandbox.pids.add(s.pid)
+    assert Path(f"/proc/{s.pid}/comm").read_text() == "pause\n"
+    assert os.stat(f"/proc/{s.pid}/ns/net").st_ino == _netns_inode(f"/run/netns/{sandbox.netns}")
+    proc = await runtime.exec("rt-test-uid", "pause", ["hostname"])
+    sandbox.pids.add(proc.pid)
+    assert await collect(proc) == (b"web-0\n", b"", 0)
+    assert await runtime.stop("rt-test-uid", "pause", grace_seconds=5) == 0  # as pause.c
+    assert log_texts(runtime, "pause") == [("stderr", "Shutting down, got signal: Terminated")]
+    final = runtime.state("rt-test-uid", "pause")
+    assert final is not None and final.reason == "Completed"
+
+
+async def test_a_burst_of_starts_each_gets_its_own_exit(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    states = await asyncio.gather(
+        *(runtime.start(sandbox.spec(f"c{i}", f"echo {i}; exit {i}")) for i in range(20))
+    )
+    sandbox.pids |= {s.pid for s in states}
+    codes = [await runtime.wait("rt-test-uid", f"c{i}") for i in range(20)]
+    assert codes == list(range(20))
+    assert [log_texts(runtime, f"c{i}") for i in range(3)] == [
+        [("stdout", "0")],
+        [("stdout", "1")],
+        [("stdout", "2")],
+    ]
+
+
+async def test_containers_outlive_their_fork_server(sandbox: Sandbox, runtime: Runtime) -> None:
+    s = await runtime.start(sandbox.spec("survivor", "echo ready; exec sleep 60"))
+    sandbox.pids.add(s.pid)
+    await wait_for_log(runtime, "survivor", "ready")
+    server = runtime._server
+    assert server is not None
+    os.kill(server.pid, 9)  # the server this test's Runtime started
+    deadline = time.monotonic() + 5
+    while server.alive and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert not server.alive and _alive(s.pid)
+    # A new server takes over new starts; the survivor is watched by its pidfd.
+    s2 = await runtime.start(sandbox.spec("next", "exit 5"))
+    sandbox.pids.add(s2.pid)
+    assert runtime._server is not server
+    assert await runtime.wait("rt-test-uid", "next") == 5
+    # Its parent is now init, which reaps it: the code is what a zombie showed, or unknown.
+    assert await runtime.stop("rt-test-uid", "survivor", grace_seconds=2) in (143, 137)
+    assert not _alive(s.pid)

@@ -3,8 +3,11 @@
     python -I -S launcher.py [--error-fd N] [--enter-pid PID] <spec.json | inline JSON>
 
 Run by podnet.agent.runtime as a plain script (`-S`, stdlib only, no podnet imports) so
-it starts in a few milliseconds. The spec is the JSON form of runtime.ContainerSpec plus
-`stdout`/`stderr` (paths, or null to keep the inherited fds) and `tty`.
+it starts in a few milliseconds: for `kubectl exec`. Container starts run the same
+functions (load_spec, setup, execute) in a forked child of forkserver.py, which has
+already paid for the interpreter and these imports. The spec is the JSON form of
+runtime.ContainerSpec plus `stdout`/`stderr` (paths, or null to keep the inherited fds),
+`tty`, and `builtin` (which only forkserver.py acts on).
 
 Normal mode: join the pod's network namespace, unshare mount + UTS namespaces, make `/`
 private, mount fresh tmpfs on the `tmpfs` paths (e.g. /run, /tmp), bind-mount the pod's
@@ -204,6 +207,51 @@ def setup(spec: dict[str, Any], enter_pid: int | None) -> None:
         ) from None
 
 
+def load_spec(text: str) -> dict[str, Any]:
+    """The spec from inline JSON or a file; one with no command is refused."""
+    if not text.lstrip().startswith("{"):
+        with open(text, encoding="utf-8") as f:
+            text = f.read()
+    spec: dict[str, Any] = json.loads(text)
+    if not spec.get("argv"):
+        raise LaunchError("no command specified")
+    return spec
+
+
+def restore_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across
+    exec: give the program the default actions, as subprocess's restore_signals does."""
+    import signal
+
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
+def execute(spec: dict[str, Any]) -> None:
+    """Exec the spec's program; returns only by raising LaunchError."""
+    program = [str(a) for a in spec["argv"]]
+    env = {str(k): str(v) for k, v in spec.get("env") or []}
+    restore_signals()
+    try:
+        os.execvpe(program[0], program, env)
+    except FileNotFoundError:
+        raise LaunchError(f'exec: "{program[0]}": executable file not found in $PATH') from None
+    except PermissionError:
+        raise LaunchError(f'exec: "{program[0]}": permission denied') from None
+    except OSError as e:
+        raise LaunchError(f'exec: "{program[0]}": {e.strerror}') from None
+
+
+def report(err_fd: int, error: BaseException) -> None:
+    """The one line the runtime turns into StartError's message."""
+    msg = str(error).replace("\n", " ")
+    try:
+        os.write(err_fd, f"launcher: {msg}\n".encode())
+    except OSError:
+        return  # nobody is listening any more
+
+
 def main(argv: list[str]) -> int:
     enter_pid: int | None = None
     args = list(argv)
@@ -221,29 +269,12 @@ def main(argv: list[str]) -> int:
             args = args[2:]
         if len(args) != 1:
             raise LaunchError("usage: launcher [--enter-pid PID] <spec.json | JSON>")
-        text = args[0]
-        if not text.lstrip().startswith("{"):
-            with open(text, encoding="utf-8") as f:
-                text = f.read()
-        spec = json.loads(text)
-        program = list(spec.get("argv") or [])
-        if not program:
-            raise LaunchError("no command specified")
+        spec = load_spec(args[0])
         setup(spec, enter_pid)
-        env = {str(k): str(v) for k, v in spec.get("env") or []}
-        try:
-            os.execvpe(program[0], program, env)
-        except FileNotFoundError:
-            raise LaunchError(f'exec: "{program[0]}": executable file not found in $PATH') from None
-        except PermissionError:
-            raise LaunchError(f'exec: "{program[0]}": permission denied') from None
-        except OSError as e:
-            raise LaunchError(f'exec: "{program[0]}": {e.strerror}') from None
+        execute(spec)
     except (LaunchError, OSError, ValueError) as e:
-        msg = str(e).replace("\n", " ")
-        os.write(err_fd, f"launcher: {msg}\n".encode())
-        return EXIT_START_ERROR
-    return EXIT_START_ERROR  # not reached: execvpe does not return
+        report(err_fd, e)
+    return EXIT_START_ERROR  # execvpe does not return
 
 
 if __name__ == "__main__":

@@ -15,11 +15,19 @@ The one effectful module of the container layer. Per container it keeps, under
   stored as a whole line (the format has no partial-line tag).
 - `<name>.spec.json`: what the launcher reads.
 
-Processes are spawned with posix_spawn in a new session (process group = container pid)
-and watched through pidfds, so no thread or SIGCHLD handler is needed. After the main
-process exits, the rest of its process group is killed, as a container's would be.
-An adopted container is not our child: its exit code is read from /proc/<pid>/stat while
-it is a zombie, and is otherwise unknown (137, reason ContainerStatusUnknown).
+Containers are forked by a fork server (forkserver.py: one warm Python process per
+Runtime, started on the first start and again if it dies), each in a new session (process
+group = container pid). The container is the fork server's child, not ours: the server
+reaps it and sends its waitpid status over the control socket; we hold a pidfd (passed
+by the server, so it names the right process) for signals. `registry.k8s.io/pause` is not
+exec'd at all: the forked child runs the pause loop itself. After the main process exits,
+the rest of its process group is killed, as a container's would be.
+
+A container we cannot hear about from a fork server (adopted after an agent restart, or
+left when its fork server died) is watched through its pidfd: its exit code is read from
+/proc/<pid>/stat while it is a zombie, and is otherwise unknown (137, reason
+ContainerStatusUnknown). Containers outlive both the agent and the fork server.
+`kubectl exec` still spawns launcher.py (it is not on the hot path) as our own child.
 """
 
 from __future__ import annotations
@@ -35,19 +43,23 @@ import os
 import pty
 import shutil
 import signal
+import socket
 import struct
 import sys
 import termios
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from podnet.agent import forkserver
 from podnet.util.clock import Clock, SystemClock
 
 logger = logging.getLogger("podnet.agent.runtime")
 
 LAUNCHER = str(Path(__file__).with_name("launcher.py"))
+FORKSERVER = str(Path(__file__).with_name("forkserver.py"))
+PAUSE_MODULE = "podnet.agent.builtin.pause"
 EXIT_UNKNOWN = 137
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
@@ -190,6 +202,14 @@ def reason_for(code: int) -> str:
     return "Completed" if code == 0 else "Error"
 
 
+def in_process_builtin(argv: Sequence[str], python: str) -> str | None:
+    """The fork server's built-in that stands in for `argv`, if any: the pause image's
+    program with no arguments (its `-v` still runs the real module)."""
+    if tuple(argv) == (python, "-m", PAUSE_MODULE):
+        return "pause"
+    return None
+
+
 # ---- effectful part ---------------------------------------------------------------------
 
 
@@ -284,6 +304,179 @@ class _Container:
     done: asyncio.Future[int] | None = None
     start_failed: bool = False
     on_exit: Callable[[ContainerState], None] | None = None
+    # The fork server reports this container's exit (else its pidfd is watched).
+    via_server: bool = False
+    starting: bool = False  # until the launcher's error pipe has been read
+    early_status: int | None = None  # an exit reported while still starting
+
+
+class ForkServerGone(OSError):
+    """The fork server exited before it answered a start."""
+
+
+class _ForkServer:
+    """Our end of forkserver.py (its docstring has the protocol)."""
+
+    def __init__(
+        self,
+        python: str,
+        on_exit: Callable[[_Container, int], None],
+        on_lost: Callable[[list[_Container]], None],
+    ) -> None:
+        self.on_exit = on_exit
+        self.on_lost = on_lost
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        their_fd = _high_fd(theirs.detach())
+        try:
+            self.pid = os.posix_spawn(
+                python,
+                [python, "-I", "-S", FORKSERVER, "--control-fd", "3"],
+                {},
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+                    # fd 2 stays ours, so a crash of the server shows in the agent's log.
+                    (os.POSIX_SPAWN_DUP2, their_fd, 3),
+                ],
+                setsid=True,  # Ctrl-C at `podnet serve` is not for it
+            )
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            os.close(their_fd)
+        self.pidfd = os.pidfd_open(self.pid)
+        self.sock = ours
+        ours.setblocking(False)
+        self.alive = True
+        self.children: dict[int, _Container] = {}
+        self._pending: dict[int, tuple[_Container, asyncio.Future[tuple[int, int, int]]]] = {}
+        self._next_id = 0
+        asyncio.get_running_loop().add_reader(ours.fileno(), self._readable)
+        logger.debug("component=runtime event=forkserver-start pid=%d", self.pid)
+
+    async def spawn(self, c: _Container, spec_path: Path, err_w: int) -> tuple[int, int, int]:
+        """Fork a container; (pid, start ticks, pidfd). `err_w` goes to the child."""
+        if not self.alive:
+            raise ForkServerGone(errno.ECHILD, "the fork server has exited")
+        loop = asyncio.get_running_loop()
+        self._next_id += 1
+        rid = self._next_id
+        fut: asyncio.Future[tuple[int, int, int]] = loop.create_future()
+        self._pending[rid] = (c, fut)
+        message = forkserver.encode({"id": rid, "spec": str(spec_path)})
+        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, err_w.to_bytes(4, sys.byteorder))]
+        while True:
+            try:
+                self.sock.sendmsg([message], anc)
+                break
+            except BlockingIOError:
+                writable: asyncio.Future[None] = loop.create_future()
+                loop.add_writer(self.sock.fileno(), _resolve, writable)
+                try:
+                    await writable
+                finally:
+                    loop.remove_writer(self.sock.fileno())
+            except OSError as e:
+                self._pending.pop(rid, None)
+                self._lost()
+                raise ForkServerGone(errno.ECHILD, f"the fork server has exited: {e}") from None
+        return await fut
+
+    def _readable(self) -> None:
+        while self.alive:
+            try:
+                msg, anc, _, _ = self.sock.recvmsg(
+                    4096, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC
+                )
+            except BlockingIOError:
+                return
+            except OSError:
+                msg, anc = b"", []
+            fds = forkserver.received_fds(anc)
+            if not msg:
+                for fd in fds:
+                    os.close(fd)
+                self._lost()
+                return
+            try:
+                self._dispatch(json.loads(msg), fds)
+            except (ValueError, KeyError, TypeError):
+                logger.warning("component=runtime event=forkserver-bad-message msg=%r", msg)
+                for fd in fds:
+                    os.close(fd)
+
+    def _dispatch(self, m: dict[str, Any], fds: list[int]) -> None:
+        if "exit" in m:
+            c = self.children.pop(int(m["exit"]), None)
+            if c is not None:
+                self.on_exit(c, int(m["status"]))
+            return
+        c, fut = self._pending.pop(int(m["id"]))
+        if "error" in m:
+            if not fut.done():
+                fut.set_exception(OSError(errno.EAGAIN, str(m["error"])))
+            return
+        pid, ticks, pidfd = int(m["pid"]), int(m["ticks"]), fds[0]
+        if fut.done():  # the start was cancelled: nobody will track this container
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            os.close(pidfd)
+            return
+        self.children[pid] = c
+        fut.set_result((pid, ticks, pidfd))
+
+    def _lost(self) -> None:
+        """The server has exited (or broke its pipe): fail what waits for it, and hand its
+        containers back for pidfd watching."""
+        if not self.alive:
+            return
+        self.alive = False
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        for _, fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(ForkServerGone(errno.ECHILD, "the fork server has exited"))
+        self._pending.clear()
+        orphans = list(self.children.values())
+        self.children.clear()
+        logger.warning(
+            "component=runtime event=forkserver-lost pid=%d containers=%d", self.pid, len(orphans)
+        )
+        # Reap it once it has exited; it closed its socket on the way out.
+        loop.add_reader(self.pidfd, self._reap)
+        self.on_lost(orphans)
+
+    def _reap(self) -> None:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED | os.WNOHANG) is None:
+                return
+        asyncio.get_running_loop().remove_reader(self.pidfd)
+        os.close(self.pidfd)
+        self.pidfd = -1
+
+    def close(self) -> None:
+        """Stop the server now (its containers live on); reaps it before returning."""
+        loop = asyncio.get_running_loop()
+        if self.alive:
+            self.alive = False
+            loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+            for _, fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(ForkServerGone(errno.ECHILD, "the fork server was stopped"))
+            self._pending.clear()
+            self.children.clear()
+        if self.pidfd >= 0:
+            loop.remove_reader(self.pidfd)
+            # SIGKILL bounds the wait below; the containers are in their own sessions.
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED)
+            os.close(self.pidfd)
+            self.pidfd = -1
 
 
 class Runtime:
@@ -303,6 +496,7 @@ class Runtime:
         self.python = python
         self._containers: dict[tuple[str, str], _Container] = {}
         self._execs: set[ExecProcess] = set()
+        self._server: _ForkServer | None = None
 
     # paths
 
@@ -356,6 +550,9 @@ class Runtime:
             os.mkfifo(fifo, 0o600)
             fifos[stream] = fifo
         launch = spec.to_json() | {"stdout": str(fifos["stdout"]), "stderr": str(fifos["stderr"])}
+        builtin = in_process_builtin(spec.argv, self.python)
+        if builtin is not None:
+            launch["builtin"] = builtin
         spec_path = pdir / f"{spec.name}.spec.json"
         _write_json(spec_path, launch)
 
@@ -365,42 +562,33 @@ class Runtime:
         # Open the FIFOs before the launcher does, so its O_RDWR open never races our mkfifo.
         c.pumps = [_LogPump(fifos[s], c.log_fd, s, self.clock) for s in ("stdout", "stderr")]
         err_r, err_w = os.pipe()
-        err_w = _high_fd(err_w)
+        c.starting = c.via_server = True
         try:
-            pid = os.posix_spawn(
-                self.python,
-                [self.python, "-I", "-S", LAUNCHER, "--error-fd", "3", str(spec_path)],
-                {},
-                file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
-                    (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, err_w, 3),
-                ],
-                setsid=True,
-            )
-        except OSError:
+            pid, ticks, c.pidfd = await self._fork_server().spawn(c, spec_path, err_w)
+        except BaseException:
             os.close(err_r)
-            os.close(err_w)
             for p in c.pumps:
                 p.close(flush=False)
             os.close(c.log_fd)
             raise
-        os.close(err_w)
-        c.pidfd = os.pidfd_open(pid)
-        ps = _proc_stat(pid)
-        c.state = replace(c.state, pid=pid, start_ticks=ps.start_ticks if ps else 0)
+        finally:
+            os.close(err_w)
+        c.state = replace(c.state, pid=pid, start_ticks=ticks)
         c.done = asyncio.get_running_loop().create_future()
         self._containers[key] = c
         self._save(c)
-        # Watch for the exit only once we know whether the launcher failed, so a failed
+        # Act on the exit only once we know whether the launcher failed, so a failed
         # start is reported by StartError alone, never also as an ordinary exit.
         message = ""
         try:
             message = (await _read_all(err_r)).decode(errors="replace").strip()
         finally:
             c.start_failed = bool(message)
-            asyncio.get_running_loop().add_reader(c.pidfd, self._on_pidfd, c)
+            c.starting = False
+            if c.early_status is not None:
+                self._finish(c, c.early_status)
+            elif not c.via_server:  # its fork server died meanwhile
+                asyncio.get_running_loop().add_reader(c.pidfd, self._on_pidfd, c)
         if message:
             await asyncio.shield(c.done)
             message = message.removeprefix("launcher: ")
@@ -418,6 +606,30 @@ class Runtime:
             pid,
         )
         return c.state
+
+    def _fork_server(self) -> _ForkServer:
+        if self._server is None or not self._server.alive:
+            self._server = _ForkServer(self.python, self._on_server_exit, self._on_server_lost)
+        return self._server
+
+    def _on_server_exit(self, c: _Container, status: int) -> None:
+        if c.starting:
+            c.early_status = status
+        elif c.state.running:
+            self._finish(c, status)
+
+    def _on_server_lost(self, orphans: list[_Container]) -> None:
+        """Containers whose fork server died are watched as adopted ones (init reaps them,
+        so an exit code is known only if seen while a zombie)."""
+        for c in orphans:
+            c.via_server = False
+            if not c.starting and c.state.running and c.pidfd >= 0:
+                asyncio.get_running_loop().add_reader(c.pidfd, self._on_pidfd, c)
+
+    def _close_fork_server(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
     async def wait(self, pod_uid: str, name: str) -> int:
         c = self._containers[(pod_uid, name)]
@@ -447,6 +659,7 @@ class Runtime:
         """Stop every running container (podnet down)."""
         running = [c.state for c in self._containers.values() if c.state.running]
         await asyncio.gather(*(self.stop(s.pod_uid, s.name, grace_seconds) for s in running))
+        self._close_fork_server()  # a later start brings up a new one
 
     def adopt(self) -> list[ContainerState]:
         """Find the containers of a previous agent: running ones (same PID and start time)
@@ -620,6 +833,8 @@ class Runtime:
         self._containers.clear()
         for e in list(self._execs):
             e.kill()
+        # Its containers outlive it, reparented to init, as they outlive the agent.
+        self._close_fork_server()
 
     # exec
 
