@@ -224,10 +224,13 @@ def test_agent_restart_adopts_running_pods(workloads: Cluster) -> None:
     pids = {uid: json.loads((runtime / uid / "serve-hostname.json").read_text())["pid"]
             for uid in before}
     serve_pid = int((workloads.state_dir / "podnet.pid").read_text())
-    subprocess.run(["kill", "-9", str(serve_pid)], check=True)
-    wait_for(lambda: not Path(f"/proc/{serve_pid}").exists()
-             or Path(f"/proc/{serve_pid}/stat").read_text().split(") ")[1][0] == "Z",
-             what="podnet serve gone")
+    agent_pid = int((workloads.state_dir / "agent.pid").read_text())
+    # kill -9 the agent and everything else podnet runs; only the containers survive.
+    subprocess.run(["kill", "-9", str(agent_pid), str(serve_pid)], check=True)
+    for gone in (serve_pid, agent_pid):
+        wait_for(lambda gone=gone: not Path(f"/proc/{gone}").exists()
+                 or Path(f"/proc/{gone}/stat").read_text().split(") ")[1][0] == "Z",
+                 what="podnet processes gone")
     # The containers outlive the agent.
     assert all(Path(f"/proc/{pid}").exists() for pid in pids.values())
     r = workloads.podnet("up", "--port", str(workloads.port), "--no-kubeconfig-merge")

@@ -217,21 +217,30 @@ class Agent:
             return
         nodes = (await self.client.list(self.nodes_rt)).items
         bound = list(self.pods.cache.list())
+        bindings: list[tuple[dict[str, Any], str]] = []
         for pod in pending:
             decision = scheduler.pick(pod, nodes, bound)
             if decision.node is None:
                 continue
+            bindings.append((pod, decision.node))
+            bound.append({**pod, "spec": {**(pod.get("spec") or {}),
+                                          "nodeName": decision.node}})
+        limit = asyncio.Semaphore(16)
+
+        async def bind(pod: dict[str, Any], node: str) -> None:
             meta = pod["metadata"]
             body = {"apiVersion": "v1", "kind": "Binding",
                     "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-                    "target": {"apiVersion": "v1", "kind": "Node", "name": decision.node}}
-            with contextlib.suppress(errors.StatusError):
-                await self.client.request(
-                    "POST",
-                    f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding",
-                    body=body)
-            bound.append({**pod, "spec": {**(pod.get("spec") or {}),
-                                          "nodeName": decision.node}})
+                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+            async with limit:
+                with contextlib.suppress(errors.StatusError):
+                    await self.client.request(
+                        "POST",
+                        f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding",
+                        body=body)
+
+        # Decisions are made in order (each sees the ones before); the posts go in parallel.
+        await asyncio.gather(*(bind(p, n) for p, n in bindings))
 
     # ---- pods -----------------------------------------------------------------------
     def _on_pod_event(self, *args: Any) -> None:
@@ -244,7 +253,7 @@ class Agent:
     def _on_exit(self, state: Any) -> None:
         self.queue.add(state.pod_uid)
 
-    async def _workers(self, n: int = 8) -> None:
+    async def _workers(self, n: int = 24) -> None:
         async def worker() -> None:
             while True:
                 uid = await self.queue.get()

@@ -187,6 +187,63 @@ async def run_agent(opts: ServeOptions, stop: asyncio.Event,
         await client.close()
 
 
+def _agent_running(paths: ClusterPaths) -> int | None:
+    """The PID of this cluster's agent process if one still runs (checked by cmdline)."""
+    from podnet.cli.cluster import _alive
+
+    try:
+        pid = int((paths.state_dir / "agent.pid").read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    if b"agent" in args and str(paths.state_dir).encode() in args and _alive(pid):
+        return pid
+    return None
+
+
+async def supervise_agent(opts: ServeOptions, stop: asyncio.Event, listen: Any) -> None:
+    """Start `podnet agent` (or keep the one still running from before a crash), restart
+    it if it dies, and on stop SIGTERM it by PID and wait while it removes its pods."""
+    import sys
+
+    from podnet.agent.network import NodeNetwork, ensure_node
+    from podnet.cli.cluster import _alive
+
+    paths = opts.paths
+    net = NodeNetwork(cluster=paths.name, node_name=opts.node_name, node_index=opts.node_index)
+    await ensure_node(net)
+    await listen(str(net.host_ip))
+    pid = _agent_running(paths)
+    while not stop.is_set():
+        if pid is None:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "podnet.cli.main", "agent", "--name", paths.name,
+                "--state-dir", str(paths.state_dir), "--port", str(opts.port),
+                "--node-name", opts.node_name, "--node-index", str(opts.node_index),
+                stdin=asyncio.subprocess.DEVNULL)
+            pid = proc.pid
+            (paths.state_dir / "agent.pid").write_text(str(pid))
+        while not stop.is_set() and _alive(pid):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+        if not stop.is_set():
+            log.error("component=agent event=exited pid=%d restarting", pid)
+            pid = None
+    if pid is not None and _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(600):
+            if not _alive(pid):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(FileNotFoundError):
+        (paths.state_dir / "agent.pid").unlink()
+
+
 async def serve(opts: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; then stop components in reverse order."""
     paths = opts.paths
@@ -209,9 +266,14 @@ async def serve(opts: ServeOptions) -> int:
             tasks.append(asyncio.create_task(run_controllers(opts, stop)))
             components["controllers"] = {"state": "running"}
             _write_status(paths, components)
-        if opts.agent:
-            listen = server.listen_also if server is not None else None
-            tasks.append(asyncio.create_task(run_agent(opts, stop, listen)))
+        if opts.agent and server is not None:
+            # Beside an API server the agent runs as its own process, as a kubelet does:
+            # a second core for pod work, and pods that outlive a crash of this one.
+            tasks.append(asyncio.create_task(supervise_agent(opts, stop, server.listen_also)))
+            components["agent"] = {"state": "running", "node": opts.node_name}
+            _write_status(paths, components)
+        elif opts.agent:
+            tasks.append(asyncio.create_task(run_agent(opts, stop)))
             components["agent"] = {"state": "running", "node": opts.node_name}
             _write_status(paths, components)
         waiter = asyncio.create_task(stop.wait())
