@@ -149,6 +149,16 @@ async def run_controllers(opts: ServeOptions, stop: asyncio.Event) -> None:
         delay = min(delay * 2, 10.0)
 
 
+def node_network(opts: ServeOptions) -> Any:
+    """This cluster's node: the host routes the Service and LoadBalancer ranges to it, so
+    the host reaches ClusterIPs and LoadBalancer IPs through the node's proxy."""
+    from podnet.agent.network import NodeNetwork
+
+    return NodeNetwork(cluster=opts.paths.name, node_name=opts.node_name,
+                       node_index=opts.node_index,
+                       extra_host_routes=("10.96.0.0/12", "10.251.0.0/24"))
+
+
 def agent_port(api_port: int) -> int:
     """The agent's port: 10250 for the default API port 6443, shifted alike for others so
     several clusters on one machine do not collide."""
@@ -159,30 +169,49 @@ async def run_agent(opts: ServeOptions, stop: asyncio.Event,
                     on_network: Any = None) -> None:
     """The node agent and its HTTPS endpoint; on stop, every pod and the node network go."""
     from podnet.agent.agent import Agent
-    from podnet.agent.network import NodeNetwork, ensure_node
+    from podnet.agent.network import ensure_node
     from podnet.agent.server import AgentServer, server_ssl_context
     from podnet.apiserver import pki
     from podnet.client.rest import ApiClient
+    from podnet.proxy import hostports
+    from podnet.proxy.proxier import Proxier
+    from podnet.proxy.ruleset import NodeInfo
 
     keys = await asyncio.to_thread(pki.ensure_pki, opts.paths.state_dir,
                                    extra_ips=(opts.advertise_address,))
     client = ApiClient.from_kubeconfig(str(opts.kubeconfig or opts.paths.kubeconfig))
-    net = NodeNetwork(cluster=opts.paths.name, node_name=opts.node_name,
-                      node_index=opts.node_index)
+    net = node_network(opts)
     port = agent_port(opts.port)
     agent = Agent(client, net, opts.paths.state_dir / "agent", agent_port=port,
                   ca_pem=keys.ca_cert_pem)
     endpoint = AgentServer(agent, server_ssl_context(keys.server_cert_path,
                                                      keys.server_key_path, keys.ca_cert_pem),
                            "127.0.0.1", port)
+    # The node's Service proxy (kube-proxy's role) runs beside the agent, in its process:
+    # a component of its own that only shares the node network namespace.
+    proxier = Proxier(client, net.netns, NodeInfo(node_ip=str(net.node_ip),
+                                                   node_name=net.node_name))
+    proxy_task: asyncio.Task[None] | None = None
     try:
         await ensure_node(net)
         if on_network is not None:
             await on_network(str(net.host_ip))
+        try:
+            await hostports.install(net.cluster, net.host_link, str(net.node_ip))
+        except Exception:
+            log.exception("component=proxy event=hostports-failed")
+        proxy_task = asyncio.create_task(proxier.run(stop))
         await endpoint.start()
         await agent.run(stop)
     finally:
         await endpoint.stop()
+        if proxy_task is not None:
+            proxy_task.cancel()
+            with contextlib.suppress(BaseException):
+                await proxy_task
+        with contextlib.suppress(Exception):
+            await hostports.remove(net.cluster)
+        await proxier.shutdown()
         await agent.shutdown(remove_everything=True)
         await client.close()
 
@@ -209,14 +238,15 @@ async def supervise_agent(opts: ServeOptions, stop: asyncio.Event, listen: Any) 
     it if it dies, and on stop SIGTERM it by PID and wait while it removes its pods."""
     import sys
 
-    from podnet.agent.network import NodeNetwork, ensure_node
+    from podnet.agent.network import ensure_node
     from podnet.cli.cluster import _alive
 
     paths = opts.paths
-    net = NodeNetwork(cluster=paths.name, node_name=opts.node_name, node_index=opts.node_index)
+    net = node_network(opts)
     await ensure_node(net)
     await listen(str(net.host_ip))
     pid = _agent_running(paths)
+    delay = 0.5
     while not stop.is_set():
         if pid is None:
             proc = await asyncio.create_subprocess_exec(
@@ -230,8 +260,11 @@ async def supervise_agent(opts: ServeOptions, stop: asyncio.Event, listen: Any) 
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
         if not stop.is_set():
-            log.error("component=agent event=exited pid=%d restarting", pid)
+            log.error("component=agent event=exited pid=%d restart_in=%.1fs", pid, delay)
             pid = None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 10.0)
     if pid is not None and _alive(pid):
         os.kill(pid, signal.SIGTERM)
         for _ in range(600):

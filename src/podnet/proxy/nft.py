@@ -1,0 +1,117 @@
+"""The one module of podnet.proxy that touches nftables: run a command list from
+`ruleset.full`/`ruleset.diff` as one atomic libnftables JSON transaction inside a named
+network namespace, list the table, delete it.
+
+Two ways in, same JSON: libnftables (the `nftables` module) called from a worker thread
+that setns(2)'s into the namespace — its netlink socket is made there, so it programs
+that namespace — or `ip netns exec <ns> nft -j -f -`. The library is the default: it
+skips two execs per sync (measured on 2 shared cores: ≈1 ms against ≈9 ms for a small
+diff; the same ≈1.8 s for a 10,000-service table, where the kernel's work dominates).
+`backend="exec"` stays for machines without the Python binding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from podnet.kernel.netns import in_netns, netns_exists
+from podnet.kernel.run import KernelError, run
+from podnet.proxy.ruleset import FAMILY, TABLE
+
+Backend = Literal["lib", "exec"]
+
+_executor: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    # One thread: transactions are serialised per process anyway, and a single thread
+    # makes "which namespace is this thread in" trivially answerable.
+    global _executor
+    with _lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podnet-nft")
+        return _executor
+
+
+def _document(commands: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {"nftables": [{"metainfo": {"json_schema_version": 1}}, *commands]}
+
+
+def _lib_run(netns: str, doc: dict[str, Any] | str) -> tuple[int, str, str]:
+    def call() -> tuple[int, str, str]:
+        import nftables  # the binding is optional: the exec backend works without it
+
+        nft = nftables.Nftables()
+        nft.set_json_output(True)
+        if isinstance(doc, str):
+            rc, out, err = nft.cmd(doc)
+        else:
+            rc, out, err = nft.json_cmd(doc)
+            out = json.dumps(out) if not isinstance(out, str) else out
+        return int(rc), str(out or ""), str(err or "")
+
+    return in_netns(netns, call)
+
+
+async def _run_lib(netns: str, doc: dict[str, Any] | str) -> tuple[int, str, str]:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool(), _lib_run, netns, doc)
+
+
+async def _run_exec(netns: str, argv: Sequence[str], input: str | None) -> tuple[int, str, str]:
+    done = await run("ip", "netns", "exec", netns, "nft", *argv, input=input, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def _check(netns: str) -> None:
+    if not netns_exists(netns):
+        raise KernelError(f"nft in {netns}", "network namespace does not exist", 1, netns)
+
+
+async def apply(
+    netns: str, commands: Sequence[dict[str, Any]], backend: Backend = "lib"
+) -> None:
+    """Run `commands` in `netns` as one transaction: all of them or, on any error, none
+    (the kernel aborts the whole batch). Raises KernelError with nft's message."""
+    _check(netns)
+    if not commands:
+        return
+    doc = _document(commands)
+    if backend == "lib":
+        rc, _, err = await _run_lib(netns, doc)
+    else:
+        rc, _, err = await _run_exec(netns, ["-j", "-f", "-"], json.dumps(doc))
+    if rc != 0:
+        raise KernelError(f"nft -j -f - ({len(commands)} commands)", err, rc, netns)
+
+
+async def list_table(netns: str, backend: Backend = "lib") -> dict[str, Any]:
+    """`nft -j list table ip podnet-proxy` in `netns`, parsed; {} when there is no table."""
+    _check(netns)
+    if backend == "lib":
+        rc, out, err = await _run_lib(netns, f"list table {FAMILY} {TABLE}")
+    else:
+        rc, out, err = await _run_exec(netns, ["-j", "list", "table", FAMILY, TABLE], None)
+    if rc != 0:
+        if "No such file or directory" in err or "does not exist" in err:
+            return {}
+        raise KernelError(f"nft list table {FAMILY} {TABLE}", err, rc, netns)
+    parsed: dict[str, Any] = json.loads(out) if out.strip() else {}
+    return parsed
+
+
+async def delete_table(netns: str, backend: Backend = "lib") -> bool:
+    """Remove the proxy's table from `netns`; returns whether there was one. A missing
+    namespace counts as no table (nothing left to clean)."""
+    if not netns_exists(netns):
+        return False
+    if not await list_table(netns, backend):
+        return False
+    await apply(netns, [{"delete": {"table": {"family": FAMILY, "name": TABLE}}}], backend)
+    return True
