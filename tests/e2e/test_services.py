@@ -232,3 +232,96 @@ def test_pod_uses_the_in_cluster_client_under_rbac(svc_ns: Cluster) -> None:
     allowed = from_pod(svc_ns, code)
     assert allowed.startswith("allowed ")
     _ = json
+
+
+NETEXEC = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: netexec, namespace: svc}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: netexec}}
+  template:
+    metadata: {labels: {app: netexec}}
+    spec:
+      containers:
+      - name: netexec
+        image: registry.k8s.io/e2e-test-images/agnhost:2.39
+        args: [netexec, --http-port=8080, --udp-port=8081]
+        readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: local, namespace: svc}
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  selector: {app: netexec}
+  ports: [{name: http, port: 8080, nodePort: 30808}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: udp, namespace: svc}
+spec:
+  selector: {app: netexec}
+  ports: [{name: udp, port: 8081, protocol: UDP}]
+"""
+
+
+def test_external_traffic_policy_local_keeps_the_client_address(svc_ns: Cluster) -> None:
+    apply(svc_ns, NETEXEC)
+    svc_ns.kubectl("wait", "-n", NS, "--for=condition=Available", "deployment/netexec",
+                   "--timeout=60s", timeout=90)
+    node_ip = svc_ns.kubectl("get", "node", "node-0", "-o",
+                             "jsonpath={.status.addresses[0].address}").stdout
+
+    def clientip() -> str:
+        with socket.create_connection((node_ip, 30808), timeout=3) as s:
+            s.sendall(b"GET /clientip HTTP/1.0\r\n\r\n")
+            return s.recv(4096).decode().strip().splitlines()[-1]
+
+    seen = wait_for(clientip, what="NodePort with policy Local")
+    # The host's address on the node link arrives unchanged (no masquerade to the node IP).
+    assert seen.split(":")[0] == "10.250.0.1", seen
+
+
+def test_udp_service_follows_a_backend_change(svc_ns: Cluster) -> None:
+    apply(svc_ns, NETEXEC)
+    svc_ns.kubectl("wait", "-n", NS, "--for=condition=Available", "deployment/netexec",
+                   "--timeout=60s", timeout=90)
+    ip = svc_ns.kubectl("get", "svc", "-n", NS, "udp", "-o", "jsonpath={.spec.clusterIP}").stdout
+    # One client socket (one conntrack entry) asks "hostname" before and after its backend
+    # goes away; it must get an answer from a live backend, not silence.
+    script = f"""
+        import socket, subprocess, sys, time
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        def ask():
+            for _ in range(10):
+                try:
+                    s.sendto(b"hostname", ({ip!r}, 8081))
+                    return s.recvfrom(1024)[0].decode()
+                except OSError:
+                    time.sleep(0.3)
+            return "NO ANSWER"
+        first = ask()
+        print(first, flush=True)
+        sys.stdin.readline()
+        print(ask(), flush=True)
+        """
+    with tempfile.TemporaryDirectory() as cache:
+        proc = subprocess.Popen(
+            ["kubectl", "--kubeconfig", str(svc_ns.kubeconfig), "--cache-dir", cache, "exec",
+             "-i", "-n", NS, "client", "--", "python3", "-c", textwrap.dedent(script)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdin is not None
+        first = proc.stdout.readline().strip()
+        assert first.startswith("netexec-"), first
+        svc_ns.kubectl("delete", "pod", "-n", NS, first, "--grace-period=0", "--wait=true",
+                       timeout=60)
+        time.sleep(1.0)
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        second = proc.stdout.readline().strip()
+        proc.wait(timeout=30)
+    assert second.startswith("netexec-") and second != first, (first, second)
