@@ -325,3 +325,28 @@ def test_udp_service_follows_a_backend_change(svc_ns: Cluster) -> None:
         second = proc.stdout.readline().strip()
         proc.wait(timeout=30)
     assert second.startswith("netexec-") and second != first, (first, second)
+
+
+def test_health_check_node_port_answers_for_local_endpoints(svc_ns: Cluster) -> None:
+    apply(svc_ns, NETEXEC)
+    svc = svc_ns.kubectl_json("get", "svc", "-n", NS, "local")
+    hc = svc["spec"].get("healthCheckNodePort")
+    if hc is None:
+        # healthCheckNodePort belongs to LoadBalancer Services with policy Local.
+        svc_ns.kubectl("patch", "svc", "-n", NS, "local", "-p",
+                       '{"spec":{"type":"LoadBalancer"}}')
+        hc = wait_for(lambda: svc_ns.kubectl_json("get", "svc", "-n", NS, "local")["spec"]
+                      .get("healthCheckNodePort"), what="healthCheckNodePort")
+    node_ip = svc_ns.kubectl("get", "node", "node-0", "-o",
+                             "jsonpath={.status.addresses[0].address}").stdout
+
+    def health() -> str:
+        try:
+            with socket.create_connection((node_ip, int(hc)), timeout=3) as s:
+                s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+                return s.recv(4096).decode()
+        except OSError:
+            return ""
+
+    answer = wait_for(lambda: "200 OK" in health() and health(), what="health 200")
+    assert '"localEndpoints": 2' in answer

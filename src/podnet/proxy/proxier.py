@@ -22,6 +22,7 @@ from podnet.client.informer import Informer
 from podnet.client.rest import ApiClient
 from podnet.kernel.run import run
 from podnet.proxy import nft, ruleset
+from podnet.proxy.healthcheck import HealthServers, Target
 from podnet.proxy.views import Endpoint, ServicePort, endpoints_for
 
 log = logging.getLogger("podnet.proxy")
@@ -56,6 +57,27 @@ def desired(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str,
     return ruleset.build(ports, eps, node), udp
 
 
+def health_targets(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, Any]],
+                   node_name: str) -> dict[int, Target]:
+    """healthCheckNodePort → what it reports: ready endpoints of the Service on this node."""
+    by_service: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for sl in slices:
+        meta = sl.get("metadata") or {}
+        svc_name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if svc_name:
+            by_service.setdefault((meta.get("namespace", ""), svc_name), []).append(sl)
+    out: dict[int, Target] = {}
+    for svc in services:
+        for port in ServicePort.from_service(svc):
+            hc = port.health_check_node_port
+            if not hc or hc in out:
+                continue
+            eps = endpoints_for(port, by_service.get((port.namespace, port.name), []))
+            local = sum(1 for e in eps if e.ready and e.node_name == node_name)
+            out[hc] = Target(port.namespace, port.name, local)
+    return out
+
+
 class Proxier:
     def __init__(self, client: ApiClient, netns: str, node: ruleset.NodeInfo) -> None:
         self.client = client
@@ -69,6 +91,7 @@ class Proxier:
         self.syncs = 0
         self.last_sync_ms = 0.0
         self.synced = asyncio.Event()
+        self.health = HealthServers(netns, node.node_ip)
 
     def _mark(self, *_: Any) -> None:
         self._dirty.set()
@@ -115,6 +138,11 @@ class Proxier:
         self.applied, self.applied_udp = want, udp
         for ip in sorted(gone_udp):
             await self._flush_udp(ip)
+        try:
+            await self.health.update(health_targets(
+                self.services.cache.list(), self.slices.cache.list(), self.node.node_name))
+        except OSError:
+            log.exception("component=proxy event=healthcheck-failed")
         self.syncs += 1
         self.last_sync_ms = (time.perf_counter() - t0) * 1e3
         log.info("component=proxy event=sync statements=%d ms=%.1f", len(cmds),
@@ -127,5 +155,7 @@ class Proxier:
                       "--reply-src", ip, check=False)
 
     async def shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.health.close()
         with contextlib.suppress(Exception):
             await nft.delete_table(self.netns)
