@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(python3 python3-venv python3-pip nftables libnftables1 iproute2 iputils-ping
               conntrack ca-certificates)
 
+# Benchmarks drive podnet with standard load tools and compare it with peers.
+if [[ ${1:-} == --bench ]]; then
+  APT_PACKAGES+=(iperf3 dnsperf dnsmasq-base)
+fi
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
