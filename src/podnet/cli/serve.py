@@ -172,6 +172,7 @@ async def run_agent(opts: ServeOptions, stop: asyncio.Event,
     from podnet.agent.network import ensure_node
     from podnet.agent.server import AgentServer, server_ssl_context
     from podnet.apiserver import pki
+    from podnet.cli.dnsrunner import run_dns
     from podnet.client.rest import ApiClient
     from podnet.proxy import hostports
     from podnet.proxy.proxier import Proxier
@@ -192,6 +193,7 @@ async def run_agent(opts: ServeOptions, stop: asyncio.Event,
     proxier = Proxier(client, net.netns, NodeInfo(node_ip=str(net.node_ip),
                                                    node_name=net.node_name))
     proxy_task: asyncio.Task[None] | None = None
+    dns_task: asyncio.Task[None] | None = None
     try:
         await ensure_node(net)
         if on_network is not None:
@@ -201,14 +203,16 @@ async def run_agent(opts: ServeOptions, stop: asyncio.Event,
         except Exception:
             log.exception("component=proxy event=hostports-failed")
         proxy_task = asyncio.create_task(proxier.run(stop))
+        dns_task = asyncio.create_task(run_dns(client, str(net.host_ip), stop))
         await endpoint.start()
         await agent.run(stop)
     finally:
         await endpoint.stop()
-        if proxy_task is not None:
-            proxy_task.cancel()
-            with contextlib.suppress(BaseException):
-                await proxy_task
+        for task in (proxy_task, dns_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
         with contextlib.suppress(Exception):
             await hostports.remove(net.cluster)
         await proxier.shutdown()
