@@ -11,6 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import dns.message
+import dns.query
+
 from tests.e2e.conftest import PODNET, _env
 
 
@@ -131,3 +134,39 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_dns_runs_alone(tmp_path: Path) -> None:
+    port = 17843
+    state = tmp_path / "dnsalone"
+    api = subprocess.Popen([*PODNET, "apiserver", "--name", "dnsalone", "--state-dir",
+                            str(state), "--port", str(port)], env=_env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dns_proc = None
+    try:
+        wait_port(port)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dns_port = s.getsockname()[1]
+        dns_proc = subprocess.Popen(
+            [*PODNET, "dns", "--name", "dnsalone", "--state-dir", str(state), "--listen",
+             "127.0.0.1", "--dns-port", str(dns_port)],
+            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        answer = None
+        while time.monotonic() < deadline:
+            try:
+                q = dns.message.make_query("dns-version.cluster.local.", "TXT")
+                answer = dns.query.udp(q, "127.0.0.1", port=dns_port, timeout=1)
+                if answer.answer:
+                    break
+            except Exception:
+                pass
+            time.sleep(0.2)
+        assert answer is not None and answer.answer, answer
+        assert answer.answer[0].to_text().endswith('TXT "1.1.0"')
+    finally:
+        for proc in (dns_proc, api):
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=20)

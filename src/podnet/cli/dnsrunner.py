@@ -71,7 +71,9 @@ def _modified(handler: Callable[[str, Any], None], _old: Any, new: Any) -> None:
     handler("MODIFIED", new)
 
 
-async def run_dns(client: ApiClient, host: str, stop: asyncio.Event, port: int = 53) -> None:
+async def run_dns(client: ApiClient, host: str, stop: asyncio.Event, port: int = 53,
+                  *, manage_service: bool = True) -> None:
+    """Serve DNS on host:port until `stop`; with `manage_service`, point kube-dns here."""
     from podnet.dns.records import Zone, ZoneFeeder
     from podnet.dns.server import DnsServer
 
@@ -97,10 +99,11 @@ async def run_dns(client: ApiClient, host: str, stop: asyncio.Event, port: int =
         # raised the server's QPS by about a quarter in bench/dns).
         gc.collect()
         gc.freeze()
-        try:
-            await ensure_kube_dns(client, host, port)
-        except StatusError:
-            log.exception("component=dns event=kube-dns-service-failed")
+        if manage_service:
+            try:
+                await ensure_kube_dns(client, host, port)
+            except StatusError:
+                log.exception("component=dns event=kube-dns-service-failed")
         await stop.wait()
     finally:
         for t in tasks:

@@ -66,6 +66,13 @@ def parser() -> argparse.ArgumentParser:
     agent.add_argument("--node-index", type=int, default=0)
     agent.add_argument("-v", "--verbose", action="store_true")
 
+    dns = sub.add_parser("dns", help="run the cluster DNS server alone in the foreground")
+    _common(dns)
+    dns.add_argument("--kubeconfig", help="kubeconfig of the API server to use")
+    dns.add_argument("--listen", default="127.0.0.1", help="address to serve on")
+    dns.add_argument("--dns-port", type=int, default=53)
+    dns.add_argument("-v", "--verbose", action="store_true")
+
     ctl = sub.add_parser("controllers", help="run the controllers alone in the foreground")
     _common(ctl)
     ctl.add_argument("--kubeconfig", help="kubeconfig of the API server to use")
@@ -86,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "kubeconfig":
         print(paths.kubeconfig)
         return 0 if paths.kubeconfig.exists() else 1
+    if args.command == "dns":
+        return cmd_dns(args, paths)
     return cmd_foreground(args, paths)
 
 
@@ -122,6 +131,33 @@ def cmd_foreground(args: argparse.Namespace, paths: ClusterPaths) -> int:
         opts.node_name = args.node_name
         opts.node_index = args.node_index
     return _run(serve(opts))
+
+
+def cmd_dns(args: argparse.Namespace, paths: ClusterPaths) -> int:
+    """`podnet dns`: the DNS component alone (it also runs beside every node)."""
+    import signal
+
+    from podnet.cli.dnsrunner import run_dns
+    from podnet.client.rest import ApiClient
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def go() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        client = ApiClient.from_kubeconfig(args.kubeconfig or str(paths.kubeconfig))
+        try:
+            # Only a server pods can reach becomes kube-dns's endpoint.
+            await run_dns(client, args.listen, stop, args.dns_port,
+                          manage_service=not args.listen.startswith("127."))
+        finally:
+            await client.close()
+        return 0
+
+    return _run(go())
 
 
 def cmd_up(args: argparse.Namespace, paths: ClusterPaths) -> int:
