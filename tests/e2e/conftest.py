@@ -53,9 +53,12 @@ def _env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory,
             cluster_route_guards: list[str]) -> Iterator[Cluster]:
+    """A fresh cluster per test module (about a second to start), gone before the next
+    tier runs: the kernel tests build their own nodes and must not share the host with a
+    live cluster's routes."""
     state = tmp_path_factory.mktemp("podnet-e2e")
     c = Cluster("e2e", state, E2E_PORT, state / "kubeconfig")
     r = subprocess.run([*PODNET, "up", "--name", c.name, "--state-dir", str(state), "--port",

@@ -192,6 +192,13 @@ def cmd_up(args: argparse.Namespace, paths: ClusterPaths) -> int:
                                   set_current=True)
             console.print(f"[green]✓[/green] context [bold]{paths.context_name}[/bold] added "
                           f"to {user_cfg}")
+    with console.status("Waiting for node-0 and cluster DNS…"):
+        ready = _wait_workload_ready(paths)
+    if ready:
+        console.print("[green]✓[/green] node-0 Ready, cluster DNS serving at 10.96.0.10")
+    else:
+        console.print("[yellow]![/yellow] node-0 or cluster DNS not ready yet; see "
+                      f"`podnet status` and {paths.log_file}")
     if args.filename:
         code = _apply(paths, args.filename, console)
         if code:
@@ -201,6 +208,41 @@ def cmd_up(args: argparse.Namespace, paths: ClusterPaths) -> int:
                   f"   or:  export KUBECONFIG={paths.kubeconfig}\n"
                   f"Stop:   podnet down --name {paths.name}")
     return 0
+
+
+def _wait_workload_ready(paths: ClusterPaths, timeout: float = 30.0) -> bool:
+    """Until pods can run and resolve names: node-0 Ready and kube-dns with an endpoint
+    (so the first pod a user applies right after `up` finds DNS answering)."""
+    from podnet.api.errors import StatusError
+    from podnet.api.resources import Registry
+    from podnet.client.rest import ApiClient
+
+    reg = Registry.builtin()
+    nodes = reg.get("", "v1", "nodes")
+    slices = reg.get("discovery.k8s.io", "v1", "endpointslices")
+    assert nodes is not None and slices is not None
+
+    async def go() -> bool:
+        client = ApiClient.from_kubeconfig(str(paths.kubeconfig))
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    node = await client.get(nodes, "node-0")
+                    conds = (node.get("status") or {}).get("conditions") or []
+                    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                                for c in conds)
+                    dns = await client.get(slices, "kube-dns-podnet", "kube-system")
+                    if ready and dns.get("endpoints"):
+                        return True
+                except StatusError:
+                    pass
+                await asyncio.sleep(0.1)
+            return False
+        finally:
+            await client.close()
+
+    return asyncio.run(go())
 
 
 def _apply(paths: ClusterPaths, files: list[str], console: object) -> int:
