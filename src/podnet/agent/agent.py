@@ -528,9 +528,9 @@ class Agent:
             env=tuple(env.items()), netns=f"/run/netns/{rec.netns}",
             hostname=podfiles.hostname(pod), mounts=tuple(mounts),
             cwd=container.get("workingDir"), uid=sc.get("runAsUser"), gid=sc.get("runAsGroup"),
-            # Each container has its own /run and /tmp, as an image would: mount points for
+            # Each container has its own /run (and /tmp), as an image would: mount points for
             # the ServiceAccount directory are then made inside the container, not the host.
-            tmpfs=("/run", "/tmp"))
+            tmpfs=PRIVATE_DIRS)
         try:
             await self.runtime.start(cspec)
         except StartError as err:
@@ -629,6 +629,20 @@ class Agent:
         if rec.files_dir is not None:
             shutil.rmtree(rec.files_dir, ignore_errors=True)
         self.records.pop(rec.uid, None)
+
+
+def _private_dirs() -> tuple[str, ...]:
+    """/run always; /tmp unless podnet itself (its Python, its package) lives under it,
+    which a fresh tmpfs there would hide from the container's own programs."""
+    import podnet
+
+    ours = (sys.prefix, sys.executable, str(Path(podnet.__file__).resolve().parent))
+    if any(p == "/tmp" or p.startswith("/tmp/") for p in ours):
+        return ("/run",)
+    return ("/run", "/tmp")
+
+
+PRIVATE_DIRS = _private_dirs()
 
 
 def host_program(name: str) -> str | None:

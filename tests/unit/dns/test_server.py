@@ -281,6 +281,10 @@ def test_query_log(dns: ServerCluster) -> None:
     dns.ask("WEB.default.svc.cluster.local.", "A")
     dns.ask("web.default.svc.cluster.local.", "A")
     dns.message("nope.default.svc.cluster.local.", "SRV", tcp=True)
+    # The server logs right after it answers: give its loop a moment to get there.
+    deadline = time.monotonic() + 2
+    while len(dns.log.entries()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     got = [(e.name, e.type, e.rcode, e.transport) for e in dns.log.entries()]
     assert got == [(WEB, "A", "NOERROR", "udp"), (WEB, "A", "NOERROR", "udp"),
                    ("nope.default.svc.cluster.local.", "SRV", "NXDOMAIN", "tcp")]
