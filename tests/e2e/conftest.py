@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,28 @@ class Cluster:
 
     def kubectl_json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+
+def apply(cluster: Cluster, text: str, *args: str) -> None:
+    """`kubectl apply [args] -f` of a manifest written inline (dedented)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        fh.write(textwrap.dedent(text))
+    try:
+        cluster.kubectl("apply", *args, "-f", fh.name)
+    finally:
+        Path(fh.name).unlink()
+
+
+def wait_for(pred: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll `pred` until it returns something true (returned), or fail saying `what`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def _env() -> dict[str, str]:

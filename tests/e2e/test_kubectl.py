@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Cluster
+from tests.e2e.conftest import ROOT, Cluster, wait_for
 
 EXAMPLES = sorted((ROOT / "examples").glob("0*"))
 
@@ -171,15 +171,6 @@ spec:
 """
 
 
-def wait_for(pred, timeout: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def test_deployment_scale_makes_replicasets_pods_and_events(cluster: Cluster,

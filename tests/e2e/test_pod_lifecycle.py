@@ -3,31 +3,10 @@ probes, volumes, users, graceful deletion."""
 
 from __future__ import annotations
 
-import tempfile
-import textwrap
 import time
-from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import Cluster
-
-
-def apply(cluster: Cluster, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-        fh.write(textwrap.dedent(text))
-    cluster.kubectl("apply", "-f", fh.name)
-    Path(fh.name).unlink()
-
-
-def wait_for(pred: Any, timeout: float = 40.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+from tests.e2e.conftest import Cluster, apply, wait_for
 
 
 def status(cluster: Cluster, name: str) -> dict[str, Any]:

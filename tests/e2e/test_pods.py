@@ -6,15 +6,13 @@ import json
 import socket
 import subprocess
 import tempfile
-import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import assert_not_via_default_route
-from tests.e2e.conftest import Cluster
+from tests.e2e.conftest import Cluster, apply, wait_for
 
 HOSTNAMES = """
 apiVersion: apps/v1
@@ -49,22 +47,8 @@ spec:
 """
 
 
-def apply(cluster: Cluster, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-        fh.write(textwrap.dedent(text))
-    cluster.kubectl("apply", "-f", fh.name)
-    Path(fh.name).unlink()
 
 
-def wait_for(pred: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def pods(cluster: Cluster, selector: str) -> list[dict[str, Any]]:

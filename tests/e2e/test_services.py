@@ -11,13 +11,11 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import assert_not_via_default_route
-from tests.e2e.conftest import ROOT, Cluster
+from tests.e2e.conftest import ROOT, Cluster, apply, wait_for
 
 NS = "svc"
 
@@ -49,22 +47,8 @@ spec:
 """
 
 
-def apply(cluster: Cluster, text: str, *args: str) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-        fh.write(textwrap.dedent(text))
-    cluster.kubectl("apply", *args, "-f", fh.name)
-    Path(fh.name).unlink()
 
 
-def wait_for(pred: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def from_pod(cluster: Cluster, code: str) -> str:
