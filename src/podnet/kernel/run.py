@@ -55,6 +55,8 @@ class KernelError(Exception):
         s = self.stderr
         return (
             "Cannot find device" in s
+            # A veth vanishes with its peer's namespace: deleting both at once races.
+            or "No such device" in s
             or "No such file or directory" in s
             or "No such process" in s
             or "does not exist" in s
