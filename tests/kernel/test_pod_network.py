@@ -31,6 +31,7 @@ from podnet.agent.ipam import Ipam
 from podnet.agent.network import NodeNetwork, PodNetwork
 from podnet.kernel import netns
 from tests.conftest import assert_not_via_default_route
+from tests.kernel.hoststate import sh, snapshot
 
 HOST_FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
 OUTSIDE = "192.0.2.1"  # TEST-NET-1; on this machine also the host's gateway
@@ -53,19 +54,7 @@ while True:
 """
 
 
-def sh(*argv: str) -> str:
-    r = subprocess.run(argv, capture_output=True, text=True)
-    return r.stdout + r.stderr
 
-
-def snapshot() -> dict[str, list[str]]:
-    """What the host looks like: the things a podnet bug could leave behind."""
-    return {
-        "netns": sorted(sh("ip", "netns", "list").splitlines()),
-        "links": sorted(sh("ip", "-o", "link", "show").splitlines()),
-        "routes": sorted(sh("ip", "route", "show", "table", "all").splitlines()),
-        "routes6": sorted(sh("ip", "-6", "route", "show", "table", "all").splitlines()),
-    }
 
 
 def new_node() -> NodeNetwork:

@@ -32,6 +32,7 @@ from podnet.proxy import nft, ruleset
 from podnet.proxy.ruleset import NodeInfo, Ruleset
 from podnet.proxy.views import Endpoint, ServicePort
 from tests.conftest import assert_not_via_default_route
+from tests.kernel.hoststate import snapshot
 
 # Answers TCP and UDP on one port with "<netns> <peer address>".
 SERVER = r"""
@@ -58,18 +59,7 @@ while True:
 UIDS = [f"{i:08x}-cccc-4000-8000-{i:012x}" for i in range(1, 5)]
 
 
-def sh(*argv: str) -> str:
-    r = subprocess.run(argv, capture_output=True, text=True)
-    return r.stdout + r.stderr
 
-
-def snapshot() -> dict[str, list[str]]:
-    return {
-        "netns": sorted(sh("ip", "netns", "list").splitlines()),
-        "links": sorted(sh("ip", "-o", "link", "show").splitlines()),
-        "routes": sorted(sh("ip", "route", "show", "table", "all").splitlines()),
-        "nft": sorted(sh("nft", "list", "tables").splitlines()),
-    }
 
 
 @dataclass

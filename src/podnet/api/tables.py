@@ -935,6 +935,16 @@ def _pc(
 _AGE_PC = _pc("Age", ".metadata.creationTimestamp", "date")
 _PROGRAMMED = '.status.conditions[?(@.type=="Programmed")].status'
 
+# KongPlugin and KongClusterPlugin print the same columns (as their CRDs declare).
+_KONG_PLUGIN_COLUMNS = [
+    _pc("Plugin-Type", ".plugin", description="Name of the plugin"),
+    _AGE_PC,
+    _pc("Disabled", ".disabled", "boolean", priority=1,
+        description="Indicates if the plugin is disabled"),
+    _pc("Config", ".config", priority=1, description="Configuration of the plugin"),
+    _pc("Programmed", _PROGRAMMED),
+]
+
 # The additionalPrinterColumns the upstream CRDs declare (Gateway API v1.2 standard
 # channel, Istio 1.24, Kong Ingress Controller 3.x); kinds absent here get NAME AGE.
 CRD_PRINTER_COLUMNS: dict[tuple[str, str], list[dict[str, Any]]] = {
@@ -965,22 +975,8 @@ CRD_PRINTER_COLUMNS: dict[tuple[str, str], list[dict[str, Any]]] = {
             "registry"),
         _AGE_PC,
     ],
-    ("configuration.konghq.com", "KongPlugin"): [
-        _pc("Plugin-Type", ".plugin", description="Name of the plugin"),
-        _AGE_PC,
-        _pc("Disabled", ".disabled", "boolean", priority=1,
-            description="Indicates if the plugin is disabled"),
-        _pc("Config", ".config", priority=1, description="Configuration of the plugin"),
-        _pc("Programmed", _PROGRAMMED),
-    ],
-    ("configuration.konghq.com", "KongClusterPlugin"): [
-        _pc("Plugin-Type", ".plugin", description="Name of the plugin"),
-        _AGE_PC,
-        _pc("Disabled", ".disabled", "boolean", priority=1,
-            description="Indicates if the plugin is disabled"),
-        _pc("Config", ".config", priority=1, description="Configuration of the plugin"),
-        _pc("Programmed", _PROGRAMMED),
-    ],
+    ("configuration.konghq.com", "KongPlugin"): _KONG_PLUGIN_COLUMNS,
+    ("configuration.konghq.com", "KongClusterPlugin"): _KONG_PLUGIN_COLUMNS,
     ("configuration.konghq.com", "KongConsumer"): [
         _pc("Username", ".username", description="Username of a Kong Consumer"),
         _AGE_PC,
