@@ -12,6 +12,7 @@ from aiohttp import web
 from podnet.api import errors
 from podnet.api import patch as api_patch
 from podnet.api.resources import ResourceType
+from podnet.api.tables import label_selector_string
 from podnet.apiserver import negotiate
 from podnet.apiserver.handlers import json_response, read_all, write_options
 from podnet.apiserver.request import RequestInfo
@@ -86,14 +87,6 @@ async def eviction(server: ApiServer, request: web.Request, info: RequestInfo,
 
 def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
     meta = obj["metadata"]
-    sel = ((obj.get("spec") or {}).get("selector") or {})
-    parts = [f"{k}={v}" for k, v in (sel.get("matchLabels") or {}).items()]
-    for expr in sel.get("matchExpressions") or []:
-        op = expr.get("operator")
-        key = expr.get("key")
-        vals = ",".join(expr.get("values") or [])
-        parts.append({"In": f"{key} in ({vals})", "NotIn": f"{key} notin ({vals})",
-                      "Exists": f"{key}", "DoesNotExist": f"!{key}"}.get(op, ""))
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -101,7 +94,8 @@ def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
                                           "creationTimestamp") if k in meta},
         "spec": {"replicas": int((obj.get("spec") or {}).get("replicas", 1))},
         "status": {"replicas": int((obj.get("status") or {}).get("replicas", 0)),
-                   "selector": ",".join(p for p in parts if p)},
+                   "selector": label_selector_string(
+                       (obj.get("spec") or {}).get("selector"))},
     }
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from podnet.api.selectors import LabelSelector
 from podnet.util.clock import SystemClock as SystemClock  # the manager's default
 
 JSON = dict[str, Any]
@@ -134,40 +135,9 @@ def matches_selector(selector: Mapping[str, Any] | None, labels: Mapping[str, st
     """A metav1.LabelSelector (matchLabels + matchExpressions).
 
     As in metav1.LabelSelectorAsSelector, an empty selector matches everything and a
-    missing (None) one matches nothing.
+    missing (None) one matches nothing (`podnet.api.selectors` holds the one parser).
     """
-    if selector is None:
-        return False
-    if not matches_labels(selector.get("matchLabels") or {}, labels):
-        return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-    return True
-
-
-def selector_string(selector: Mapping[str, Any]) -> str:
-    """A LabelSelector as a `labelSelector=` query string (for list/watch)."""
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], ",".join(expr.get("values") or [])
-        if op == "In":
-            parts.append(f"{key} in ({values})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({values})")
-        elif op == "Exists":
-            parts.append(key)
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
+    return LabelSelector.from_object(selector).matches(labels)
 
 
 # -- conditions ---------------------------------------------------------------------------

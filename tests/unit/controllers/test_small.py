@@ -10,7 +10,7 @@ import pytest
 
 from podnet.api.resources import Registry
 from podnet.client.rest import ApiClient
-from podnet.controllers.common import matches_selector, selector_string, set_condition
+from podnet.controllers.common import matches_selector, set_condition
 from podnet.controllers.events import EVENTS, EventRecorder, build_event
 from podnet.controllers.kubernetes_service import (
     desired_endpoints,
@@ -42,13 +42,6 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 )
 def test_label_selector(selector: Any, labels: dict[str, str], matches: bool) -> None:
     assert matches_selector(selector, labels) is matches
-
-
-def test_selector_string() -> None:
-    sel = {"matchLabels": {"b": "2", "a": "1"},
-           "matchExpressions": [{"key": "t", "operator": "In", "values": ["x", "y"]},
-                                {"key": "gone", "operator": "DoesNotExist"}]}
-    assert selector_string(sel) == "a=1,b=2,t in (x,y),!gone"
 
 
 def test_set_condition_keeps_transition_time_when_status_unchanged() -> None:
