@@ -251,6 +251,65 @@ async def test_exec_with_and_without_tty(sandbox: Sandbox, runtime: Runtime) -> 
         await runtime.exec("rt-test-uid", "main", ["nope"])
 
 
+async def read_until(proc: ExecProcess, needle: bytes, timeout: float = 5) -> bytes:
+    seen = b""
+    async with asyncio.timeout(timeout):
+        while needle not in seen:
+            chunk = await proc.read()
+            assert chunk is not None, seen
+            seen += chunk[1]
+    return seen
+
+
+async def test_attach_to_a_stdin_container_survives_detach_and_honours_stdin_once(
+        sandbox: Sandbox, runtime: Runtime) -> None:
+    script = 'echo up; while read l; do echo "got $l"; done; echo eof; exit 3'
+    s = await runtime.start(sandbox.spec("main", script, stdin=True))
+    sandbox.pids.add(s.pid)
+    await wait_for_log(runtime, "main", "up")
+    first = runtime.attach("rt-test-uid", "main", stdin=True)
+    await first.write(b"one\n")
+    assert b"got one" in await read_until(first, b"got one")
+    first.kill()  # the client went away: a detach, not the end of the container
+    assert await first.read() is None and await first.wait() == 0
+    second = runtime.attach("rt-test-uid", "main", stdin=True)
+    await second.write(b"two\n")
+    assert b"got two" in await read_until(second, b"got two")
+    assert runtime.state("rt-test-uid", "main").running  # type: ignore[union-attr]
+    await runtime.stop("rt-test-uid", "main", 0)
+
+    s = await runtime.start(sandbox.spec("once", script, stdin=True, stdin_once=True))
+    sandbox.pids.add(s.pid)
+    await wait_for_log(runtime, "once", "up")
+    session = runtime.attach("rt-test-uid", "once", stdin=True)
+    await session.write(b"last\n")
+    session.close_stdin()  # stdinOnce: the container reads EOF and ends
+    out, _, code = await collect(session)
+    assert b"got last" in out and b"eof" in out and code == 3
+    assert ("stdout", "got last") in log_texts(runtime, "once")
+    with pytest.raises(ExecError, match="not running"):
+        runtime.attach("rt-test-uid", "once", stdin=True)
+
+
+async def test_attach_to_a_tty_container(sandbox: Sandbox, runtime: Runtime) -> None:
+    s = await runtime.start(sandbox.spec("tty", "tty; exec sh", stdin=True, tty=True))
+    sandbox.pids.add(s.pid)
+    deadline = time.monotonic() + 5
+    while not any(t.startswith("/dev/pts/") for _, t in log_texts(runtime, "tty")):
+        assert time.monotonic() < deadline, log_texts(runtime, "tty")
+        await asyncio.sleep(0.02)
+    session = runtime.attach("rt-test-uid", "tty", stdin=True)
+    session.resize(cols=100, rows=30)
+    await session.write(b"stty size; echo $((6*7))\n")
+    assert b"30 100" in await read_until(session, b"42\r\n")
+    await session.write(b"exit 6\n")
+    assert (await collect(session))[2] == 6
+    with pytest.raises(ExecError, match="stdin is not enabled"):
+        s = await runtime.start(sandbox.spec("plain", "exec sleep 60"))
+        sandbox.pids.add(s.pid)
+        runtime.attach("rt-test-uid", "plain", stdin=True)
+
+
 async def test_stop_sends_sigterm_then_sigkill_after_grace(
     sandbox: Sandbox, runtime: Runtime
 ) -> None:

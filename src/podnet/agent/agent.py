@@ -530,7 +530,8 @@ class Agent:
             cwd=container.get("workingDir"), uid=sc.get("runAsUser"), gid=sc.get("runAsGroup"),
             # Each container has its own /run (and /tmp), as an image would: mount points for
             # the ServiceAccount directory are then made inside the container, not the host.
-            tmpfs=PRIVATE_DIRS)
+            tmpfs=PRIVATE_DIRS, stdin=bool(container.get("stdin")),
+            stdin_once=bool(container.get("stdinOnce")), tty=bool(container.get("tty")))
         try:
             await self.runtime.start(cspec)
         except StartError as err:

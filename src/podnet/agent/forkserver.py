@@ -8,6 +8,7 @@ Started by podnet.agent.runtime, one per Runtime and only when a container first
 N is its end of a SOCK_SEQPACKET socket pair. One JSON object per message:
 
     runtime → server  {"id": I, "spec": "<launch spec path>"}   + SCM_RIGHTS [error fd]
+                      {..., "stdio": "stdin" | "tty"}  + SCM_RIGHTS [error fd, stdio fd]
     server → runtime  {"id": I, "pid": P, "ticks": T}           + SCM_RIGHTS [pidfd of P]
                       {"id": I, "error": "<why fork failed>"}
                       {"exit": P, "status": S}   S: a waitpid status, sent once P is reaped
@@ -94,20 +95,27 @@ def _pause() -> NoReturn:
     os._exit(0)
 
 
-def _child(spec_path: str, err_fd: int) -> NoReturn:
-    """Become the container; never returns into the server's loop."""
+def _child(spec_path: str, err_fd: int, stdio: str | None = None, stdio_fd: int = -1
+           ) -> NoReturn:
+    """Become the container; never returns into the server's loop. `stdio_fd` becomes
+    fd 0 ("stdin": a pipe the agent writes) or fds 0-2 ("tty": a terminal's slave side,
+    made the controlling terminal by launcher.setup)."""
     try:
         os.setsid()
         if err_fd != ERR_FD:
             os.dup2(err_fd, ERR_FD, inheritable=False)
         else:
             os.set_inheritable(ERR_FD, False)
+        null = os.open("/dev/null", os.O_RDWR)
+        sources = {0: null, 1: null, 2: null}
+        if stdio == "tty":
+            sources = {0: stdio_fd, 1: stdio_fd, 2: stdio_fd}
+        elif stdio == "stdin":
+            sources[0] = stdio_fd
+        for fd, source in sources.items():
+            os.dup2(source, fd)
         # The server's socket, the other children's pidfds: none of the container's.
         os.closerange(ERR_FD + 1, os.sysconf("SC_OPEN_MAX"))
-        null = os.open("/dev/null", os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        os.close(null)
         spec = launcher.load_spec(spec_path)
         builtin = spec.get("builtin")
         if builtin == "pause":
@@ -133,21 +141,27 @@ def _request(ctrl: socket.socket, poller: select.poll, children: dict[int, int])
     try:
         req = json.loads(msg)
         rid, spec_path, err_fd = req["id"], str(req["spec"]), fds[0]
+        stdio = req.get("stdio")
+        stdio_fd = fds[1] if stdio in ("stdin", "tty") else -1
     except (ValueError, KeyError, IndexError, TypeError):
         for fd in fds:
             os.close(fd)
         return True
-    for fd in fds[1:]:
+    for fd in fds[2 if stdio_fd >= 0 else 1:]:
         os.close(fd)
     try:
         pid = os.fork()
     except OSError as e:
-        os.close(err_fd)
+        for fd in (err_fd, stdio_fd):
+            if fd >= 0:
+                os.close(fd)
         send(ctrl, {"id": rid, "error": f"fork: {e.strerror}"})
         return True
     if pid == 0:
-        _child(spec_path, err_fd)
-    os.close(err_fd)
+        _child(spec_path, err_fd, stdio, stdio_fd)
+    for fd in (err_fd, stdio_fd):
+        if fd >= 0:
+            os.close(fd)
     pidfd = os.pidfd_open(pid)
     send(ctrl, {"id": rid, "pid": pid, "ticks": start_ticks(pid)}, (pidfd,))
     children[pidfd] = pid

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from podnet.agent import forkserver
+from podnet.agent.attach import AttachSession, AttachTarget
 from podnet.util.clock import Clock, SystemClock
 
 logger = logging.getLogger("podnet.agent.runtime")
@@ -94,6 +95,11 @@ class ContainerSpec:
     # Directories that get a fresh tmpfs, before the bind mounts. ("/run",) keeps mount
     # points like /var/run/secrets/kubernetes.io/serviceaccount off the host's /run.
     tmpfs: tuple[str, ...] = ()
+    # The pod spec's stdin / stdinOnce / tty: a pipe (or a terminal) the agent holds, so
+    # `kubectl attach` and `kubectl run -i[t]` can talk to the container's main process.
+    stdin: bool = False
+    stdin_once: bool = False
+    tty: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +115,9 @@ class ContainerSpec:
             "gid": self.gid,
             "groups": None if self.groups is None else list(self.groups),
             "tmpfs": list(self.tmpfs),
+            "stdin": self.stdin,
+            "stdin_once": self.stdin_once,
+            "tty": self.tty,
         }
 
     @classmethod
@@ -126,6 +135,9 @@ class ContainerSpec:
             gid=d.get("gid"),
             groups=None if d.get("groups") is None else tuple(d["groups"]),
             tmpfs=tuple(d.get("tmpfs") or ()),
+            stdin=bool(d.get("stdin")),
+            stdin_once=bool(d.get("stdin_once")),
+            tty=bool(d.get("tty")),
         )
 
 
@@ -242,14 +254,23 @@ def _set_nonblocking(fd: int) -> None:
 class _LogPump:
     """Reads one FIFO and appends timestamped lines to the container's log file."""
 
-    def __init__(self, fifo: Path, log_fd: int, stream: str, clock: Clock) -> None:
-        self.fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(self.fd, F_SETPIPE_SZ, PIPE_SIZE)
+    def __init__(self, source: Path | int, log_fd: int, stream: str, clock: Clock,
+                 tap: Callable[[str, bytes], None] | None = None) -> None:
+        """`source`: a FIFO's path, or an fd we take over (a terminal's master side).
+        `tap` sees every chunk as read, before line splitting (attached clients)."""
+        if isinstance(source, int):
+            self.fd = source
+            _set_nonblocking(source)
+        else:
+            self.fd = os.open(source, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self.fd, F_SETPIPE_SZ, PIPE_SIZE)
         self.log_fd = log_fd
         self.stream = stream
         self.clock = clock
+        self.tap = tap
         self.partial = b""
+        self.reading = True
         asyncio.get_running_loop().add_reader(self.fd, self._on_readable)
 
     def _on_readable(self) -> None:
@@ -266,9 +287,15 @@ class _LogPump:
             except BlockingIOError:
                 break
             except OSError:
+                # EIO: a terminal whose last slave closed. Stop polling it, or the loop
+                # would spin on an fd that stays readable until the container is reaped.
+                self._stop_reading()
                 break
             if not chunk:
+                self._stop_reading()
                 break
+            if self.tap is not None:
+                self.tap(self.stream, chunk)
             data = self.partial + chunk
             lines = data.split(b"\n")
             self.partial = lines.pop()
@@ -281,10 +308,15 @@ class _LogPump:
         if out:
             os.write(self.log_fd, out)
 
+    def _stop_reading(self) -> None:
+        if self.reading:
+            self.reading = False
+            asyncio.get_running_loop().remove_reader(self.fd)
+
     def close(self, flush: bool = True) -> None:
         if self.fd < 0:
             return
-        asyncio.get_running_loop().remove_reader(self.fd)
+        self._stop_reading()
         if flush:
             self.drain()
             if self.partial:
@@ -308,6 +340,9 @@ class _Container:
     via_server: bool = False
     starting: bool = False  # until the launcher's error pipe has been read
     early_status: int | None = None  # an exit reported while still starting
+    # Listeners and our end of stdin, for attach (stdin or tty containers hold an fd).
+    attach: AttachTarget = field(default_factory=lambda: AttachTarget(tty=False,
+                                                                      stdin_once=False))
 
 
 class ForkServerGone(OSError):
@@ -355,8 +390,10 @@ class _ForkServer:
         asyncio.get_running_loop().add_reader(ours.fileno(), self._readable)
         logger.debug("component=runtime event=forkserver-start pid=%d", self.pid)
 
-    async def spawn(self, c: _Container, spec_path: Path, err_w: int) -> tuple[int, int, int]:
-        """Fork a container; (pid, start ticks, pidfd). `err_w` goes to the child."""
+    async def spawn(self, c: _Container, spec_path: Path, err_w: int,
+                    stdio: tuple[str, int] | None = None) -> tuple[int, int, int]:
+        """Fork a container; (pid, start ticks, pidfd). `err_w` goes to the child, and so
+        does `stdio`'s fd: its stdin ("stdin") or its terminal for fds 0-2 ("tty")."""
         if not self.alive:
             raise ForkServerGone(errno.ECHILD, "the fork server has exited")
         loop = asyncio.get_running_loop()
@@ -364,8 +401,14 @@ class _ForkServer:
         rid = self._next_id
         fut: asyncio.Future[tuple[int, int, int]] = loop.create_future()
         self._pending[rid] = (c, fut)
-        message = forkserver.encode({"id": rid, "spec": str(spec_path)})
-        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, err_w.to_bytes(4, sys.byteorder))]
+        request: dict[str, Any] = {"id": rid, "spec": str(spec_path)}
+        fds = [err_w]
+        if stdio is not None:
+            request["stdio"] = stdio[0]
+            fds.append(stdio[1])
+        message = forkserver.encode(request)
+        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds))]
         while True:
             try:
                 self.sock.sendmsg([message], anc)
@@ -543,13 +586,13 @@ class Runtime:
         if log.exists():
             os.replace(log, self.log_path(spec.pod_uid, spec.name, previous=True))
         fifos = {}
-        for stream in ("stdout", "stderr"):
+        for stream in () if spec.tty else ("stdout", "stderr"):
             fifo = pdir / f"{spec.name}.{stream}"
             with contextlib.suppress(FileNotFoundError):
                 fifo.unlink()
             os.mkfifo(fifo, 0o600)
             fifos[stream] = fifo
-        launch = spec.to_json() | {"stdout": str(fifos["stdout"]), "stderr": str(fifos["stderr"])}
+        launch = spec.to_json() | {str(k): str(v) for k, v in fifos.items()}
         builtin = in_process_builtin(spec.argv, self.python)
         if builtin is not None:
             launch["builtin"] = builtin
@@ -559,20 +602,26 @@ class Runtime:
         c = _Container(spec, ContainerState(spec.pod_uid, spec.name, 0, self.clock.now(), 0))
         c.on_exit = on_exit
         c.log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        stdio, child_end = self._stdio(c)
         # Open the FIFOs before the launcher does, so its O_RDWR open never races our mkfifo.
-        c.pumps = [_LogPump(fifos[s], c.log_fd, s, self.clock) for s in ("stdout", "stderr")]
+        c.pumps += [_LogPump(fifos[s], c.log_fd, s, self.clock, c.attach.publish)
+                    for s in fifos]
         err_r, err_w = os.pipe()
         c.starting = c.via_server = True
         try:
-            pid, ticks, c.pidfd = await self._fork_server().spawn(c, spec_path, err_w)
+            pid, ticks, c.pidfd = await self._fork_server().spawn(
+                c, spec_path, err_w, None if stdio is None else (stdio, child_end))
         except BaseException:
             os.close(err_r)
             for p in c.pumps:
                 p.close(flush=False)
+            c.attach.close_stdin()
             os.close(c.log_fd)
             raise
         finally:
             os.close(err_w)
+            if child_end >= 0:
+                os.close(child_end)
         c.state = replace(c.state, pid=pid, start_ticks=ticks)
         c.done = asyncio.get_running_loop().create_future()
         self._containers[key] = c
@@ -606,6 +655,39 @@ class Runtime:
             pid,
         )
         return c.state
+
+    def _stdio(self, c: _Container) -> tuple[str | None, int]:
+        """For a stdin or tty container: the fork server's stdio mode and the child's end
+        (closed by the caller once sent). Our end goes to `c.attach` (and, for a terminal,
+        the master also feeds the log, as the kubelet logs a tty container's output)."""
+        spec = c.spec
+        if spec.tty:
+            master, slave = pty.openpty()
+            os.set_inheritable(master, False)
+            c.attach = AttachTarget(tty=True, stdin_once=spec.stdin_once,
+                                    stdin_fd=fcntl.fcntl(master, fcntl.F_DUPFD_CLOEXEC, 0))
+            c.pumps.append(_LogPump(master, c.log_fd, "stdout", self.clock, c.attach.publish))
+            return "tty", slave
+        if spec.stdin:
+            r, w = os.pipe()
+            _set_nonblocking(w)
+            c.attach = AttachTarget(tty=False, stdin_once=spec.stdin_once, stdin_fd=w)
+            return "stdin", r
+        c.attach = AttachTarget(tty=False, stdin_once=False)
+        return None, -1
+
+    def attach(self, pod_uid: str, name: str, *, stdin: bool) -> AttachSession:
+        """Join the container's main process (kubectl attach)."""
+        c = self._containers.get((pod_uid, name))
+        if c is None or not c.state.running or c.done is None:
+            raise ExecError(f"container {name} is not running")
+        if stdin and c.attach.stdin_fd < 0:
+            if not (c.spec.stdin or c.spec.tty):
+                raise ExecError(f"stdin is not enabled for container {name}: set "
+                                "spec.containers[].stdin to true to attach to its input")
+            raise ExecError(f"the stdin of container {name} is closed (stdinOnce, or the "
+                            "agent restarted since it started)")
+        return AttachSession(c.attach, c.done, stdin=stdin)
 
     def _fork_server(self) -> _ForkServer:
         if self._server is None or not self._server.alive:
@@ -750,6 +832,7 @@ class Runtime:
         for p in c.pumps:
             p.close()
         c.pumps = []
+        c.attach.close_stdin()
         if c.log_fd >= 0:
             os.close(c.log_fd)
             c.log_fd = -1
@@ -827,6 +910,7 @@ class Runtime:
             for p in c.pumps:
                 p.close(flush=False)
             c.pumps = []
+            c.attach.close_stdin()
             if c.log_fd >= 0:
                 os.close(c.log_fd)
                 c.log_fd = -1

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from podnet.agent import images
 from podnet.agent.agent import host_program
+from podnet.agent.runtime import ExecError
 from podnet.agent.streams import Connect, ExecProcess, ExecRequest, StreamError
 from podnet.agent.streams.logs import LogFile
 from podnet.agent.streams.server import add_routes
@@ -59,7 +60,10 @@ class AgentServer:
                 f'container "{req.container}" in pod "{req.pod}" is not running', 400,
                 "BadRequest")
         if not req.command:
-            raise StreamError("attach is not supported by podnet yet", 400, "BadRequest")
+            try:
+                return self.agent.runtime.attach(rec.uid, req.container, stdin=req.stdin)
+            except ExecError as err:
+                raise StreamError(str(err), 400, "BadRequest") from None
         argv = list(images.exec_argv(self.agent.image_of(rec.uid, req.container),
                                      req.command, host_program))
         proc: ExecProcess = await self.agent.runtime.exec(rec.uid, req.container, argv,

@@ -74,11 +74,14 @@ async def send_status(ws: web.WebSocketResponse, status: dict[str, Any]) -> None
 
 
 async def serve(ws: web.WebSocketResponse, process: ExecProcess,
-                command: tuple[str, ...] = ()) -> int | None:
+                command: tuple[str, ...] = (), *, attach: bool = False) -> int | None:
     """Run one exec session on a prepared websocket until the process exits.
 
     Returns the exit code, or None when the client went away first; then the process
-    is killed (the kubelet does the same for exec). The websocket is closed on return.
+    is killed (the kubelet does the same for exec; an attach session's `kill` only
+    detaches). The websocket is closed on return. An attach ends with `Success` whatever
+    the container's exit code: like the kubelet, attach reports the stream, not the
+    process (`kubectl run` reads the exit code from the pod's status).
     """
     v5 = ws.ws_protocol == V5
     pump = asyncio.create_task(_pump_input(ws, process, v5))
@@ -88,7 +91,7 @@ async def serve(ws: web.WebSocketResponse, process: ExecProcess,
             if data:
                 await ws.send_bytes(bytes([_OUT_CHANNEL.get(stream, STDOUT)]) + data)
         code = await process.wait()
-        await send_status(ws, exit_status(code, command))
+        await send_status(ws, success_status() if attach else exit_status(code, command))
         return code
     except (ConnectionError, RuntimeError):
         process.kill()

@@ -103,9 +103,9 @@ def add_routes(app: web.Application, resolve_exec: ResolveExec,
         except BaseException:
             process.kill()
             raise
-        code = await remotecommand.serve(ws, process, command)
-        log.info("component=agent event=exec pod=%s/%s container=%s exit=%s",
-                 req.namespace, req.pod, req.container, code)
+        code = await remotecommand.serve(ws, process, command, attach=attach)
+        log.info("component=agent event=%s pod=%s/%s container=%s exit=%s",
+                 "attach" if attach else "exec", req.namespace, req.pod, req.container, code)
         return ws
 
     async def exec_handler(request: web.Request) -> web.StreamResponse:
