@@ -17,14 +17,20 @@ CoreDNS's `kubernetes` plugin where the specification leaves a choice:
 - reverse names with no PTR here are not ours (`lookup` returns None: forward them), like
   CoreDNS's `fallthrough in-addr.arpa ip6.arpa`.
 
-Change tracking: every mutation bumps `version` and records the owner names whose answers
-may have changed; `take_dirty()` hands them to the one consumer (the server's encoder).
+Change tracking: every mutation bumps `version`, records the owner names whose answers
+may have changed, and calls `on_change` (if set); `take_dirty()` hands the names to the one
+consumer (the server's encoder, which pushes fresh answers to the answering process).
+
+Memory: at 10,000 Services + 10,000 pods this table is the feeder's whole state (the
+answering process holds only encoded answers), so records are kept flat: per owner one
+list `[type, rdata, type, rdata, …]` in which a record contributed by two sources appears
+twice (that is its reference count), instead of nested dicts per owner and type.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -232,6 +238,8 @@ class Zone:
         self.ttl = ttl
         self.pods_mode = pods
         self.version = 0
+        # Called after every mutation (the server pushes the changed answers from here).
+        self.on_change: Callable[[], None] | None = None
         # False until the first full list of every input has been applied: until then the
         # server answers SERVFAIL for our names, never a premature NXDOMAIN.
         self.synced = False
@@ -240,8 +248,9 @@ class Zone:
         self._slices_of: dict[_Key, set[str]] = {}  # service → its slice names
         self._pods: dict[_Key, PodView] = {}
         self._pods_in_subdomain: dict[_Key, set[str]] = {}  # (ns, subdomain) → pod names
-        # owner → type → rdata → reference count (dicts keep answer order stable).
-        self._rr: dict[str, dict[int, dict[Rdata, int]]] = {}
+        # owner → [type, rdata, type, rdata, …] in insertion order; a duplicate pair is a
+        # second reference (see the module docstring).
+        self._rr: dict[str, list[int | Rdata]] = {}
         self._ents: dict[str, int] = {}  # in-zone ancestors of owners, reference counted
         self._contrib: dict[tuple[str, str, str], tuple[_Rec, ...]] = {}
         self._cname_into: dict[str, set[str]] = {}  # in-zone CNAME target → owners
@@ -269,7 +278,7 @@ class Zone:
         self._services[key] = view
         self._rebuild_service(key)
         self._rebuild_pods_of_subdomain(key)
-        self.version += 1
+        self._changed()
 
     def delete_service(self, namespace: str, name: str) -> None:
         key = (namespace, name)
@@ -277,7 +286,7 @@ class Zone:
             return
         self._rebuild_service(key)
         self._rebuild_pods_of_subdomain(key)
-        self.version += 1
+        self._changed()
 
     def upsert_slice(self, es: Mapping[str, Any]) -> None:
         view = SliceView.from_slice(es)
@@ -291,7 +300,7 @@ class Zone:
             self._rebuild_service((old.namespace, old.service))
         self._slices_of.setdefault((view.namespace, view.service), set()).add(view.name)
         self._rebuild_service((view.namespace, view.service))
-        self.version += 1
+        self._changed()
 
     def delete_slice(self, namespace: str, name: str) -> None:
         old = self._slices.pop((namespace, name), None)
@@ -304,7 +313,7 @@ class Zone:
             if not names:
                 del self._slices_of[skey]
         self._rebuild_service(skey)
-        self.version += 1
+        self._changed()
 
     def upsert_pod(self, pod: Mapping[str, Any]) -> None:
         view = PodView.from_pod(pod)
@@ -319,7 +328,7 @@ class Zone:
             self._pods_in_subdomain.setdefault((view.namespace, view.subdomain),
                                                set()).add(view.name)
         self._rebuild_pod(key)
-        self.version += 1
+        self._changed()
 
     def delete_pod(self, namespace: str, name: str) -> None:
         old = self._pods.pop((namespace, name), None)
@@ -332,7 +341,7 @@ class Zone:
                 if not members:
                     del self._pods_in_subdomain[(namespace, old.subdomain)]
         self._rebuild_pod((namespace, name))
-        self.version += 1
+        self._changed()
 
     def replace_all(self, services: Iterable[Mapping[str, Any]],
                     slices: Iterable[Mapping[str, Any]],
@@ -358,7 +367,12 @@ class Zone:
 
     def mark_synced(self) -> None:
         self.synced = True
+        self._changed()
+
+    def _changed(self) -> None:
         self.version += 1
+        if self.on_change is not None:
+            self.on_change()
 
     # --- outputs -----------------------------------------------------------------------
 
@@ -381,7 +395,25 @@ class Zone:
 
     def types_at(self, name: str) -> tuple[int, ...]:
         """The record types present at an owner name (empty if none)."""
-        return tuple(self._rr.get(name, {}))
+        return tuple(self._rrsets(name))
+
+    def is_ent(self, name: str) -> bool:
+        """An empty non-terminal: no records, but names below it have some (NODATA)."""
+        return name not in self._rr and name in self._ents
+
+    def ent_names(self) -> Iterator[str]:
+        return iter(list(self._ents))
+
+    def _rrsets(self, name: str) -> dict[int, dict[Rdata, None]]:
+        """type → rdata (deduplicated, first-contributed first) at one owner name."""
+        flat = self._rr.get(name)
+        out: dict[int, dict[Rdata, None]] = {}
+        if flat:
+            for i in range(0, len(flat), 2):
+                rtype = flat[i]
+                assert isinstance(rtype, int)
+                out.setdefault(rtype, {})[flat[i + 1]] = None  # type: ignore[index]
+        return out
 
     def in_zone(self, name: str) -> bool:
         return name == self.origin or name.endswith("." + self.origin)
@@ -423,7 +455,7 @@ class Zone:
         return Answer(NXDOMAIN, authority=(self._soa,))
 
     def _answer_owned(self, name: str, qtype: int, depth: int) -> Answer:
-        rrsets = self._rr[name]
+        rrsets = self._rrsets(name)
         ttl = self.ttl
         if qtype == ANY:
             return Answer(NOERROR, tuple(Record(name, t, ttl, d)
@@ -441,7 +473,7 @@ class Zone:
             rest = self._lookup_in_zone(target, qtype, depth + 1)
             return Answer(rest.rcode, (cname, *rest.answers), rest.authority, rest.additional,
                           rest.chase)
-        soa = self._soa if self.in_zone(name) else self._reverse_soa(name)
+        soa = self._soa if self.in_zone(name) else self.reverse_soa(name)
         return Answer(NOERROR, authority=(soa,))
 
     def _additional(self, answers: tuple[Record, ...]) -> tuple[Record, ...]:
@@ -449,13 +481,14 @@ class Zone:
         for rec in answers:
             if isinstance(rec.rdata, Srv):
                 for t in (A, AAAA):
-                    for d in self._rr.get(rec.rdata.target, {}).get(t, ()):
+                    for d in self._rrsets(rec.rdata.target).get(t, ()):
                         r = Record(rec.rdata.target, t, self.ttl, d)
                         if r not in extra:
                             extra.append(r)
         return tuple(extra)
 
-    def _reverse_soa(self, name: str) -> Record:
+    def reverse_soa(self, name: str) -> Record:
+        """The SOA that NODATA at a reverse name (a PTR owner of ours) carries."""
         origin = "ip6.arpa." if name.endswith("ip6.arpa.") else "in-addr.arpa."
         s = self._soa.rdata
         assert isinstance(s, Soa)
@@ -544,13 +577,23 @@ class Zone:
                         pod.ready or svc.publish_not_ready):
                     host = f"{pod.hostname}.{self._svc_name(ns, pod.subdomain)}"
                     recs.extend((host, _addr_type(ip), ip) for ip in pod.ips)
-        self._set_contrib(("pod", ns, name), recs)
+        source = ("pod", ns, name)
+        before = self._contrib.get(source, ())
+        if self._set_contrib(source, recs):
+            # A pod's hostname record can be the target of its Service's SRV records,
+            # whose answers carry it as additional data: those answers changed too.
+            for owner in {r[0] for r in (*before, *recs) if r[0].endswith(".svc." + self.origin)}:
+                svc_name, svc_ns = owner.split(".")[1:3]
+                for rec in self._contrib.get(("svc", svc_ns, svc_name), ()):
+                    if rec[1] == SRV:
+                        self._dirty.add(rec[0])
 
-    def _set_contrib(self, source: tuple[str, str, str], recs: list[_Rec]) -> None:
+    def _set_contrib(self, source: tuple[str, str, str], recs: list[_Rec]) -> bool:
+        """Make `source`'s records `recs`; False when nothing changed."""
         new = tuple(dict.fromkeys(recs))
         old = self._contrib.get(source, ())
         if old == new:
-            return
+            return False
         # Touch only what differs, so unchanged names stay clean (and their answers cached).
         keep = set(new)
         gone = set(old)
@@ -564,33 +607,35 @@ class Zone:
             self._contrib[source] = new
         else:
             self._contrib.pop(source, None)
+        return True
 
     def _add(self, rec: _Rec) -> None:
         owner, rtype, rdata = rec
-        rrsets = self._rr.get(owner)
-        if rrsets is None:
-            rrsets = self._rr[owner] = {}
+        flat = self._rr.get(owner)
+        if flat is None:
+            self._rr[owner] = [rtype, rdata]
             self._ent_ref(owner, +1)
-        ds = rrsets.setdefault(rtype, {})
-        ds[rdata] = ds.get(rdata, 0) + 1
+        else:
+            flat += (rtype, rdata)
         if rtype == CNAME and isinstance(rdata, str) and self.in_zone(rdata):
             self._cname_into.setdefault(rdata, set()).add(owner)
         self._dirty.add(owner)
 
     def _remove(self, rec: _Rec) -> None:
         owner, rtype, rdata = rec
-        rrsets = self._rr[owner]
-        ds = rrsets[rtype]
-        ds[rdata] -= 1
-        if ds[rdata] == 0:
-            del ds[rdata]
-            if not ds:
-                del rrsets[rtype]
-            if rtype == CNAME and isinstance(rdata, str) and rdata in self._cname_into:
-                self._cname_into[rdata].discard(owner)
-                if not self._cname_into[rdata]:
-                    del self._cname_into[rdata]
-        if not rrsets:
+        flat = self._rr[owner]
+        # Drop the last reference, so the first contributor keeps its place in answers.
+        for i in range(len(flat) - 2, -1, -2):
+            if flat[i] == rtype and flat[i + 1] == rdata:
+                del flat[i:i + 2]
+                break
+        if rtype == CNAME and isinstance(rdata, str) and rdata in self._cname_into \
+                and not any(flat[i] == CNAME and flat[i + 1] == rdata
+                            for i in range(0, len(flat), 2)):
+            self._cname_into[rdata].discard(owner)
+            if not self._cname_into[rdata]:
+                del self._cname_into[rdata]
+        if not flat:
             del self._rr[owner]
             self._ent_ref(owner, -1)
         self._dirty.add(owner)

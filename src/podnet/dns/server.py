@@ -1,19 +1,21 @@
-"""The cluster DNS server: UDP and TCP on one address, answers from the Zone.
+"""The cluster DNS server: a feeder beside the informers, an answering process on the port.
 
-The hot path (`_Udp.datagram_received`) is a dict lookup: the key is the question as sent,
-lower-cased (name wire bytes + type + class), the value a `wire.Prepared` answer; the
-response is the query's ID and question spliced around pre-encoded bytes. No coroutine,
-no parsing, no allocation beyond the response. Everything else — first question for a
-name since it changed, EDNS options we do not fast-path, errors, forwarding — takes the
-slow path, which parses the query, asks the Zone, and caches what it encoded.
+Two processes, so that the one on the hot path stays small (see `worker.py`):
 
-Cache invalidation is per change, not per query: each cached answer is indexed by every
-owner name it was built from; when the Zone's `version` moves, its dirty names drop
-exactly those entries, so the next query sees the change (no TTL-based staleness).
+- **this one (the feeder)** owns the `Zone`. After every change it encodes the answers of
+  exactly the owner names the Zone reports dirty (`table.changes`) and pushes them to the
+  worker over a socketpair, before the mutation returns: the next query sees the change.
+  It also answers whatever the worker relays (queries before the first full sync,
+  forwarding of outside names, ExternalName chasing, ANY/AXFR, unusual EDNS, malformed
+  input) with the full logic below, and keeps the query log (the worker sends its entries
+  in batches).
+- **the worker** (`python -I -S worker.py`) inherits the UDP and TCP sockets, holds one
+  dict of pre-encoded answers, and answers from it: a cache hit is one dict lookup and a
+  splice of the query's ID and question.
 
 Until `zone.synced` every question about the cluster zone or a reverse zone is answered
 SERVFAIL, never NXDOMAIN: a client must not cache a negative answer for a Service that
-exists but has not been listed yet.
+exists but has not been listed yet (the worker relays everything until then).
 """
 
 from __future__ import annotations
@@ -21,26 +23,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from time import perf_counter_ns
-from typing import Any, cast
+from typing import Any
 
+from podnet.dns import table, worker
 from podnet.dns.forward import Forwarder, Upstream, default_upstreams
 from podnet.dns.querylog import QueryLog
-from podnet.dns.records import (
-    ANY,
-    CNAME,
-    NOERROR,
-    NOTIMP,
-    REFUSED,
-    SERVFAIL,
-    SRV,
-    Answer,
-    Record,
-    Srv,
-    Zone,
-)
+from podnet.dns.records import ANY, CNAME, NOERROR, NOTIMP, REFUSED, SERVFAIL, Answer, Record, Zone
 from podnet.dns.wire import (
     BADVERS,
     Prepared,
@@ -56,10 +51,13 @@ from podnet.dns.wire import (
     udp_limit,
 )
 
+log = logging.getLogger("podnet.dns")
+
 _IN = 1
 _AXFR, _IXFR = 252, 251
 _REVERSE = (".in-addr.arpa.", ".ip6.arpa.")
-_TCP_IDLE = 10.0  # seconds a TCP client may stay silent between queries (RFC 7766 §6.2.3)
+_CHUNK = 2000  # table entries per frame when a whole table is pushed
+_STOP_WAIT = 3.0  # seconds the worker gets to exit after its control socket closes
 
 Send = Callable[[bytes], None]
 
@@ -69,7 +67,7 @@ class DnsServer:
 
     def __init__(self, zone: Zone, host: str = "127.0.0.1", port: int = 53,
                  upstreams: Sequence[Upstream] | None = None,
-                 query_log: QueryLog | None = None, *, cache_size: int = 200_000,
+                 query_log: QueryLog | None = None, *,
                  forward_timeout: float = 0.5, forward_deadline: float = 1.8) -> None:
         self.zone = zone
         self.host = host
@@ -77,50 +75,86 @@ class DnsServer:
         self.query_log = query_log if query_log is not None else QueryLog()
         self.forwarder = Forwarder(default_upstreams() if upstreams is None else upstreams,
                                    timeout=forward_timeout, deadline=forward_deadline)
-        self.cache_size = cache_size
-        # question key → prepared answer; owner name → keys built from it; key → its names.
-        self._cache: dict[bytes, Prepared] = {}
-        self._deps: dict[str, set[bytes]] = {}
-        self._key_deps: dict[bytes, tuple[str, ...]] = {}
-        self._version = -1
+        self.worker: subprocess.Popen[bytes] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._synced_sent = False
+        self._stopping = False
+        self.relayed = 0  # queries the worker could not answer alone (tests, diagnostics)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._udp: asyncio.DatagramTransport | None = None
-        self._tcp: asyncio.Server | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        udp, tcp = self._bind()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            fds = (theirs.fileno(), udp.fileno(), tcp.fileno())
+            # -I -S: no site-packages, no podnet package import: the worker stays lean.
+            self.worker = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(Path(worker.__file__)), *map(str, fds)],
+                pass_fds=fds, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        finally:
+            # The worker has its copies; ours would only keep the ports open after it.
+            for s in (theirs, udp, tcp):
+                s.close()
+        reader, self._writer = await asyncio.open_unix_connection(sock=ours)
+        self._reader_task = asyncio.get_running_loop().create_task(self._read(reader))
+        self._send(worker.CONFIG, table.config(self.zone))
+        self.zone.take_dirty()  # the whole table goes now
+        self._push(table.all_names(self.zone))
+        self.zone.on_change = self._on_change
+        if self.zone.synced:
+            self._sync()
+
+    def _bind(self) -> tuple[socket.socket, socket.socket]:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         for _ in range(20):
-            usock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET,
-                                  socket.SOCK_DGRAM)
-            # A deep receive queue absorbs bursts while the loop is busy elsewhere.
+            udp = socket.socket(family, socket.SOCK_DGRAM)
+            # A deep receive queue absorbs bursts while the worker applies a change.
             with contextlib.suppress(OSError):
-                usock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            usock.bind((self.host, self.port))
-            port = usock.getsockname()[1]
+                udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            udp.bind((self.host, self.port))
+            port = udp.getsockname()[1]
+            tcp = socket.socket(family, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                self._tcp = await asyncio.start_server(self._tcp_client, self.host, port,
-                                                       reuse_address=True)
+                tcp.bind((self.host, port))
+                tcp.listen(128)
             except OSError as exc:
-                usock.close()
+                udp.close()
+                tcp.close()
                 if exc.errno == errno.EADDRINUSE and self.port == 0:
                     continue  # the ephemeral UDP port is taken for TCP: pick another
                 raise
             self.port = port
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=usock)
-            self._udp = transport
-            return
+            return udp, tcp
         raise OSError(errno.EADDRINUSE, "no free port for both UDP and TCP")
 
     async def stop(self) -> None:
-        if self._udp is not None:
-            self._udp.close()
-            self._udp = None
-        if self._tcp is not None:
-            self._tcp.close()
-            await self._tcp.wait_closed()
-            self._tcp = None
+        """Stop the worker (it exits when its control socket closes) and every task."""
+        if self.zone.on_change == self._on_change:
+            self.zone.on_change = None
+        self._stopping = True
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()
+            self._writer = None
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader_task
+            self._reader_task = None
+        proc, self.worker = self.worker, None
+        if proc is not None:
+            for _ in range(int(_STOP_WAIT / 0.01)):
+                if proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                proc.kill()
+                await asyncio.to_thread(proc.wait)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -133,36 +167,54 @@ class DnsServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    # --- answering ---------------------------------------------------------------------
+    # --- feeding the worker ------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Drop cached answers built from names that changed since the last call."""
-        self._version = self.zone.version
-        deps, cache, key_deps = self._deps, self._cache, self._key_deps
-        for name in self.zone.take_dirty():
-            for key in deps.pop(name, ()):
-                cache.pop(key, None)
-                key_deps.pop(key, None)
+    def _send(self, kind: int, payload: Any) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(worker.frame(kind, payload))
 
-    def handle(self, data: bytes, addr: tuple[str, int], tcp: bool, send: Send,
-               t0: int) -> None:
-        """Answer one query through `send` (now, or later when it is forwarded)."""
-        if self.zone.version != self._version:
-            self.refresh()
-        z = data.find(0, 12)
-        if z > 0 and data[2] & 0xF8 == 0 and data[4:10] == b"\x00\x01\x00\x00\x00\x00":
-            name = data[12:z + 1].lower()
-            p = self._cache.get(name + data[z + 1:z + 5])
-            if p is not None:
-                qend = z + 5
-                edns = _edns(data, qend)
-                if edns is not None:
-                    send(respond(data, qend, p, edns[0], edns[1], tcp))
-                    self.query_log.append((t0, addr, name, (data[z + 1] << 8) | data[z + 2],
-                                           p.rcode, perf_counter_ns() - t0,
-                                           "tcp" if tcp else "udp"))
-                    return
-        self._slow(data, addr, tcp, send, t0)
+    def _push(self, names: Sequence[str]) -> None:
+        for i in range(0, len(names), _CHUNK):
+            self._send(worker.TABLE, table.changes(self.zone, names[i:i + _CHUNK]))
+
+    def _on_change(self) -> None:
+        """After each Zone mutation: encode and send what changed (before it returns)."""
+        if not self.zone.synced:
+            return  # the worker relays everything until then; one push at the sync
+        self._push(sorted(self.zone.take_dirty()))
+        if not self._synced_sent:
+            self._sync()
+
+    def _sync(self) -> None:
+        self._push(sorted(self.zone.take_dirty()))
+        self._send(worker.SYNCED, None)
+        self._synced_sent = True
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        """Frames from the worker: queries it relays, and its query-log batches."""
+        try:
+            while True:
+                size = int.from_bytes(await reader.readexactly(4), "big")
+                kind, payload = worker.read_frames(
+                    bytearray(size.to_bytes(4, "big") + await reader.readexactly(size)))[0]
+                if kind == worker.RELAY:
+                    cid, addr, data, t0 = payload
+                    self._relayed(cid, tuple(addr), data, t0)
+                elif kind == worker.LOG:
+                    for entry in payload:
+                        self.query_log.append(entry)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if not self._stopping:
+                log.error("component=dns event=worker-exited code=%s",
+                          self.worker.poll() if self.worker else None)
+
+    def _relayed(self, cid: int, addr: tuple[str, int], data: bytes, t0: int) -> None:
+        self.relayed += 1
+        def send(resp: bytes) -> None:
+            self._send(worker.REPLY, (cid, addr, resp))
+        self._slow(data, addr, cid >= 0, send, t0)
+
+    # --- the full logic (what the worker relays) ---------------------------------------
 
     def _slow(self, data: bytes, addr: tuple[str, int], tcp: bool, send: Send,
               t0: int) -> None:
@@ -188,11 +240,7 @@ class DnsServer:
         if answer.chase is not None:
             self._spawn(self._chase(data, q, answer, addr, tcp, send, t0))
             return None
-        p = Prepared(q.qname_wire, answer)
-        if q.qclass == _IN:
-            self._remember(data[12:q.qend - 4].lower() + data[q.qend - 4:q.qend], p,
-                           q.qname, answer)
-        resp = respond(data, q.qend, p, q.edns_size, q.do, tcp)
+        resp = respond(data, q.qend, Prepared(q.qname_wire, answer), q.edns_size, q.do, tcp)
         self._reply(data, resp, q, addr, tcp, send, t0)
         return None
 
@@ -203,27 +251,6 @@ class DnsServer:
         send(resp)
         self.query_log.append((t0, addr, q.qname_wire.lower(), q.qtype, response_rcode(resp),
                                perf_counter_ns() - t0, "tcp" if tcp else "udp"))
-
-    def _remember(self, key: bytes, p: Prepared, qname: str, answer: Answer) -> None:
-        cache = self._cache
-        if len(cache) >= self.cache_size:  # evict the oldest entry (dicts keep order)
-            old = next(iter(cache))
-            del cache[old]
-            for n in self._key_deps.pop(old, ()):
-                keys = self._deps.get(n)
-                if keys is not None:
-                    keys.discard(old)
-                    if not keys:
-                        del self._deps[n]
-        names = {qname}
-        for rec in (*answer.answers, *answer.additional):
-            names.add(rec.name)
-            if rec.rtype == SRV and isinstance(rec.rdata, Srv):
-                names.add(rec.rdata.target)
-        cache[key] = p
-        self._key_deps[key] = tuple(names)
-        for n in names:
-            self._deps.setdefault(n, set()).add(key)
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
@@ -255,82 +282,5 @@ class DnsServer:
         self._reply(data, respond(data, q.qend, Prepared(q.qname_wire, full), q.edns_size, q.do,
                             tcp), q, addr, tcp, send, t0)
 
-    async def _tcp_client(self, reader: asyncio.StreamReader,
-                          writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        addr = (str(peer[0]), int(peer[1])) if peer else ("", 0)
 
-        def send(resp: bytes) -> None:
-            if not writer.is_closing():
-                writer.write(len(resp).to_bytes(2, "big") + resp)
-
-        try:
-            while True:
-                size = await asyncio.wait_for(reader.readexactly(2), _TCP_IDLE)
-                data = await reader.readexactly(int.from_bytes(size, "big"))
-                self.handle(data, addr, True, send, perf_counter_ns())
-                await writer.drain()
-        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-
-def _edns(data: bytes, qend: int) -> tuple[int | None, bool] | None:
-    """(EDNS UDP size or None without EDNS, DO bit) for a query we can answer from the cache.
-
-    None sends the query down the slow path: extra records, an EDNS version we must
-    reject, anything not shaped like a plain question with at most one OPT record.
-    """
-    n = len(data)
-    if n == qend and data[10:12] == b"\x00\x00":
-        return None, False
-    if (data[10:12] == b"\x00\x01" and n >= qend + 11 and data[qend:qend + 3] == b"\x00\x00\x29"
-            and data[qend + 6] == 0
-            and n == qend + 11 + int.from_bytes(data[qend + 9:qend + 11], "big")):
-        return int.from_bytes(data[qend + 3:qend + 5], "big"), bool(data[qend + 7] & 0x80)
-    return None
-
-
-class _Udp(asyncio.DatagramProtocol):
-    """UDP: the hot path inlined (a cache hit costs one dict lookup and one sendto)."""
-
-    def __init__(self, server: DnsServer) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # (asyncio's own UDP transport does not subclass DatagramTransport on 3.11)
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        t0 = perf_counter_ns()
-        s = self.server
-        transport = self.transport
-        assert transport is not None
-        if s.zone.version != s._version:
-            s.refresh()
-        # Same as DnsServer.handle, inlined: this is the per-query cost of the server.
-        z = data.find(0, 12)
-        if z > 0 and data[2] & 0xF8 == 0 and data[4:10] == b"\x00\x01\x00\x00\x00\x00":
-            name = data[12:z + 1].lower()
-            p = s._cache.get(name + data[z + 1:z + 5])
-            if p is not None:
-                qend = z + 5
-                rd = data[2] & 1
-                if data[10:12] == b"\x00\x00" and len(data) == qend:
-                    transport.sendto(data[:2] + p.plain[rd] + data[12:qend] + p.plain_tail,
-                                     addr)
-                else:
-                    edns = _edns(data, qend)
-                    if edns is None:
-                        s._slow(data, addr, False, lambda r: transport.sendto(r, addr), t0)
-                        return
-                    transport.sendto(respond(data, qend, p, edns[0], edns[1], False), addr)
-                s.query_log.append((t0, addr, name, (data[z + 1] << 8) | data[z + 2], p.rcode,
-                                    perf_counter_ns() - t0, "udp"))
-                return
-        s._slow(data, addr, False, lambda r: transport.sendto(r, addr), t0)
-
-    def error_received(self, exc: Exception) -> None:
-        pass  # ICMP errors for clients that went away: nothing to do
+__all__ = ["DnsServer"]

@@ -176,7 +176,8 @@ def udp_limit(edns_size: int | None) -> int:
 class _Writer:
     """Appends records to a message whose first `base` bytes are header + question."""
 
-    def __init__(self, qname_wire: bytes) -> None:
+    def __init__(self, qname_wire: bytes, *, compress: bool = True) -> None:
+        self.compress = compress
         self.out = bytearray()
         self.base = 12 + len(qname_wire) + 4
         self.names: dict[str, int] = {}
@@ -193,6 +194,7 @@ class _Writer:
                 self.names[".".join(t for _, t in labels[i:]) + "."] = at
 
     def name(self, name: str, compress: bool = True) -> None:
+        compress = compress and self.compress
         for _, suffix in _suffixes(name):
             ptr = self.names.get(suffix) if compress else None
             if ptr is not None and ptr < 0x4000:
@@ -281,6 +283,21 @@ class Prepared:
         self.edns = (_hdr(0, False, rc, an, ns, ar + 1), _hdr(1, False, rc, an, ns, ar + 1))
         self.edns_tc = (_hdr(0, True, rc, 0, 0, 1), _hdr(1, True, rc, 0, 0, 1))
         self.edns_len = size + len(OPT_PLAIN)
+
+
+def entry(qname_wire: bytes, qtype: int, answer: Answer) -> bytes:
+    """One answer as the answering process stores it: the type (2 bytes), the header
+    without the ID and with RD set (10 bytes), then the sections (see `worker.py`)."""
+    p = Prepared(qname_wire, answer)
+    return qtype.to_bytes(2, "big") + p.full[1] + p.tail
+
+
+def records_wire(records: tuple[Record, ...]) -> bytes:
+    """Records without name compression: a section that fits after any question."""
+    w = _Writer(b"\x00", compress=False)
+    for rec in records:
+        w.record(rec)
+    return bytes(w.out)
 
 
 def respond(data: bytes, qend: int, p: Prepared, edns_size: int | None, do: bool,
