@@ -1,7 +1,9 @@
 """bench/dns: cluster DNS throughput, latency, change-to-answer time and memory.
 
 A zone of 10,000 ClusterIP Services (one named port each) and 10,000 pods. podnet's
-server runs in a child process pinned to one core (uvloop when installed); the peer,
+server runs as in `podnet dns`: a feeder process (the Zone, fed object by object through
+`ZoneFeeder`, uvloop when installed) that spawns the answering worker process
+(`podnet/dns/worker.py`) and pushes the encoded answers to it; both pinned to one core. The peer,
 dnsmasq, serves the same records (A, SRV, PTR, pod A) from generated files on the same
 core; dnsperf, pinned to the other core, drives both with the same query file (a third
 each of Service A, Service SRV and pod A questions).
@@ -9,8 +11,10 @@ each of Service A, Service SRV and pod A questions).
 Measured: QPS at saturation (dnsperf, 100 outstanding queries), p99 latency at half of
 each server's own saturation QPS (dnsperf -v per-query latencies), change-to-answer time
 (an EndpointSlice/Service change applied to the zone → the next answer shows it; in
-process, through the real server and a loopback client), and resident memory of each
-server after the load. Each measurement is bounded (`--seconds`, ≤ 60 s).
+process, through the real feeder → worker path and a loopback client), and resident
+memory: of the answering process (the goal), and of the feeder (its Zone as counted by
+tracemalloc, and its whole RSS, which includes the interpreter, asyncio and uvloop).
+Each measurement is bounded (`--seconds`, ≤ 60 s).
 
     .venv/bin/python -m bench.dns [--quick] [--seconds 10] [--write docs/benchmarks.md]
 """
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,15 +121,21 @@ def serve(port: int, n_svc: int, n_pods: int) -> None:
         pass
 
     async def main() -> None:
-        zone = build_zone(n_svc, n_pods)
-        # The zone is long-lived: move it out of the cyclic collector's reach, or every
-        # full collection walks it (a multi-millisecond pause under load). `podnet dns`
-        # should do the same after its first sync.
         gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        zone = build_zone(n_svc, n_pods)
+        gc.collect()
+        zone_mb = (tracemalloc.get_traced_memory()[0] - before) / 2**20
+        tracemalloc.stop()
+        # The zone is long-lived: move it out of the cyclic collector's reach, as
+        # `podnet dns` does after its first sync.
         gc.freeze()
         server = DnsServer(zone, "127.0.0.1", port, [], QueryLog())
         await server.start()
-        print(f"READY {server.port}", flush=True)
+        await server.drain()  # the worker has (nearly) the whole table in hand
+        assert server.worker is not None
+        print(f"READY {server.port} {server.worker.pid} {zone_mb:.2f}", flush=True)
         loop = asyncio.get_running_loop()
         done = loop.create_future()
 
@@ -289,11 +300,19 @@ def main() -> int:
             line = child.stdout.readline()
             if not line.startswith("READY"):
                 raise RuntimeError(f"podnet dns did not start: {line!r}")
+            _, _, worker_pid, zone_mb = line.split()
+            wpid = int(worker_pid)
+            wait_ready(port, 30)
+            time.sleep(0.5)  # the last table frames
             load_s = time.monotonic() - t0
-            rss_idle = rss_mb(child.pid)
-            print(f"podnet: zone loaded in {load_s:.1f} s, {rss_idle:.1f} MB", file=sys.stderr)
-            results.append(measure_server("podnet", port, child.pid, qfile, seconds))
+            rss_idle = rss_mb(wpid)
+            print(f"podnet: zone loaded in {load_s:.1f} s, worker {rss_idle:.1f} MB, "
+                  f"feeder {rss_mb(child.pid):.1f} MB (zone {float(zone_mb):.1f} MB)",
+                  file=sys.stderr)
+            results.append(measure_server("podnet", port, wpid, qfile, seconds))
             results[-1]["rss_idle_mb"] = rss_idle
+            results[-1]["feeder_rss_mb"] = rss_mb(child.pid)
+            results[-1]["zone_mb"] = float(zone_mb)
         finally:
             assert child.stdin is not None
             child.stdin.close()
@@ -330,8 +349,11 @@ def main() -> int:
          "≤ 1 ms", f"dnsmasq {theirs['p99_ms']:.3f} ms (p50 {theirs['p50_ms']:.3f})"),
         ("change → answer (p99)", f"{change['p99_ms']:.3f} ms (p50 {change['p50_ms']:.3f}, "
          f"max {change['max_ms']:.3f})", "≤ 50 ms", "—"),
-        ("RSS after load", f"{ours['rss_mb']:.1f} MB (idle {ours['rss_idle_mb']:.1f})",
+        ("RSS of the answering process after load",
+         f"{ours['rss_mb']:.1f} MB (idle {ours['rss_idle_mb']:.1f})",
          "≤ 25 MB", f"dnsmasq {theirs['rss_mb']:.1f} MB"),
+        ("feeder: its Zone (tracemalloc) / whole process RSS",
+         f"{ours['zone_mb']:.1f} MB / {ours['feeder_rss_mb']:.1f} MB", "—", "—"),
         ("queries lost at saturation", f"{ours['lost']}", "—", f"dnsmasq {theirs['lost']}"),
     ]
     title = (f"bench/dns — {time.strftime('%Y-%m-%d')}{' (quick)' if args.quick else ''}: "
@@ -343,8 +365,9 @@ def main() -> int:
     if args.write:
         with Path(args.write).open("a") as fh:
             fh.write(f"\n### {title}\n\nMachine: {machine()}. dnsperf on core 0, each server "
-                     "pinned to core 1; podnet on "
-                     f"{'uvloop' if has_uvloop() else 'asyncio'}, one process.\n\n"
+                     "pinned to core 1; podnet's feeder on "
+                     f"{'uvloop' if has_uvloop() else 'asyncio'}, its answering worker on "
+                     "selectors (stdlib only).\n\n"
                      + "\n".join(table) + "\n")
     return 0
 

@@ -61,6 +61,13 @@ _STOP_WAIT = 3.0  # seconds the worker gets to exit after its control socket clo
 
 Send = Callable[[bytes], None]
 
+# How the worker starts: `-I -S` (no site-packages, no environment), and `worker.py`
+# imported as a top-level module from its folder (after the standard library on the
+# path), not through the `podnet` package, whose imports are heavy, and not run as a
+# script, which would compile it in the process (its cached bytecode is used instead).
+_WORKER_BOOT = ("import sys; sys.path.append(sys.argv[1]); import worker; "
+                "sys.exit(worker.main(sys.argv[2:]))")
+
 
 class DnsServer:
     """Serves `zone` on `host:port` (port 0: an ephemeral one, see `port` after start)."""
@@ -90,9 +97,9 @@ class DnsServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             fds = (theirs.fileno(), udp.fileno(), tcp.fileno())
-            # -I -S: no site-packages, no podnet package import: the worker stays lean.
             self.worker = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(Path(worker.__file__)), *map(str, fds)],
+                [sys.executable, "-I", "-S", "-c", _WORKER_BOOT,
+                 str(Path(worker.__file__).parent), *map(str, fds)],
                 pass_fds=fds, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         finally:
             # The worker has its copies; ours would only keep the ports open after it.
@@ -167,6 +174,11 @@ class DnsServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    async def drain(self) -> None:
+        """Wait until what was pushed to the worker has left this process."""
+        if self._writer is not None:
+            await self._writer.drain()
+
     # --- feeding the worker ------------------------------------------------------------
 
     def _send(self, kind: int, payload: Any) -> None:
@@ -201,8 +213,7 @@ class DnsServer:
                     cid, addr, data, t0 = payload
                     self._relayed(cid, tuple(addr), data, t0)
                 elif kind == worker.LOG:
-                    for entry in payload:
-                        self.query_log.append(entry)
+                    self.query_log.extend(payload)
         except (asyncio.IncompleteReadError, ConnectionError):
             if not self._stopping:
                 log.error("component=dns event=worker-exited code=%s",

@@ -3,8 +3,9 @@
 Why a process of its own: the answering side must stay small (≤ 25 MB resident at 10,000
 Services + 10,000 pods) and fast. A Python process that imports asyncio, ssl or aiohttp
 starts at 19-34 MB before it holds a single record; this one imports only `socket`,
-`selectors`, `marshal` and `os` (run it as a file with `python -I -S`, never through the
-`podnet` package, whose imports are heavy) and starts at about 9 MB.
+`selectors`, `marshal` and `os` (it is started with `python -I -S` and imported from its
+folder, never through the `podnet` package, whose imports are heavy: see
+`server._WORKER_BOOT`) and starts at about 10 MB.
 
 It holds one dict, `table`: lower-cased question name (wire format) → value, where a
 value is
@@ -35,12 +36,15 @@ from __future__ import annotations
 
 import gc
 import marshal
-import os
 import selectors
 import socket
 import sys
 from time import monotonic, perf_counter_ns
-from typing import Any
+
+# `typing` alone costs this process about 1 MB resident: it is for the type checker only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Frame kinds. Feeder → worker:
 TABLE = 1  # [(name wire, value or None to delete), ...]
@@ -58,8 +62,9 @@ MAX_UDP = 1232
 OPT_PLAIN = b"\x00\x00\x29" + MAX_UDP.to_bytes(2, "big") + b"\x00\x00\x00\x00\x00\x00"
 OPT_DO = b"\x00\x00\x29" + MAX_UDP.to_bytes(2, "big") + b"\x00\x00\x80\x00\x00\x00"
 TCP_IDLE = 10.0  # seconds a TCP client may stay silent (RFC 7766 §6.2.3)
-LOG_BATCH = 256  # log entries per LOG frame; also flushed when the loop goes idle
+LOG_BATCH = 1024  # log entries per LOG frame; also flushed when the loop goes idle
 _UDP_BURST = 64  # datagrams per wakeup before looking at the control socket again
+_CONTROL_READ = 128 << 10  # bytes per recv on the control socket (below malloc's mmap size)
 _IP6_ARPA = b"\x03ip6\x04arpa\x00"
 
 
@@ -77,7 +82,8 @@ def read_frames(buf: bytearray) -> list[tuple[int, Any]]:
         size = int.from_bytes(buf[pos:pos + 4], "big")
         if n - pos - 4 < size:
             break
-        out.append((buf[pos + 4], marshal.loads(bytes(buf[pos + 5:pos + 4 + size]))))
+        with memoryview(buf) as view:  # no copy of a (possibly large) table frame
+            out.append((buf[pos + 4], marshal.loads(view[pos + 5:pos + 4 + size])))
         pos += 4 + size
     del buf[:pos]
     return out
@@ -294,8 +300,10 @@ class Worker:
             events = sel.select(0.05 if self.log or self.cout else 1.0)
             if not events and self.log:
                 self._flush_log()
-            # Changes first: a query that arrives with a change must see it.
-            self._control_read()
+            # Changes first: a query that arrives together with a change must see it.
+            for key, mask in events:
+                if key.data == "control" and mask & selectors.EVENT_READ:
+                    self._control_read()
             for key, mask in events:
                 what = key.data
                 if what == "udp":
@@ -320,12 +328,12 @@ class Worker:
     def _control_read(self) -> None:
         try:
             while True:
-                chunk = self.control.recv(1 << 20)
+                chunk = self.control.recv(_CONTROL_READ)
                 if not chunk:
                     self.running = False  # the feeder is gone: so are we
                     return
                 self.cbuf += chunk
-                if len(chunk) < 1 << 20:
+                if len(chunk) < _CONTROL_READ:
                     break
         except BlockingIOError:
             pass
@@ -500,5 +508,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.pop("PYTHONSTARTUP", None)
     sys.exit(main(sys.argv[1:]))

@@ -300,3 +300,18 @@ def test_malformed_queries_do_not_break_the_server(dns: ServerCluster) -> None:
         assert resp[:2] == b"\x12\x34" and resp[3] & 0xF == 1  # FORMERR
         s.sendto(b"\x00", (HOST, dns.server.port))  # dropped
     assert dns.rcode("dns-version.cluster.local.", "TXT") == "NOERROR"
+
+
+def test_the_worker_answers_alone_and_stops_with_the_server() -> None:
+    c = ServerCluster()
+    proc = c.server.worker
+    assert proc is not None and proc.poll() is None
+    try:
+        c.add_service("web", cluster_ip="10.96.0.20", ports=[("http", 80, "TCP")])
+        for tcp in (False, True):
+            assert c.message(WEB, "A", tcp=tcp).answer[0].to_text() == f"{WEB} 5 IN A 10.96.0.20"
+            assert c.message("nope." + WEB, "A", tcp=tcp).rcode() == drcode.NXDOMAIN
+        assert c.server.relayed == 0  # none of these needed the feeder
+    finally:
+        c.close()
+    assert proc.poll() is not None  # stopped, and reaped
