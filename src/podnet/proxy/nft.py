@@ -1,12 +1,11 @@
-"""The one module of podnet.proxy that touches nftables: run a command list from
-`ruleset.full`/`ruleset.diff` as one atomic libnftables JSON transaction inside a named
-network namespace, list the table, delete it.
+"""The one module of podnet.proxy that touches nftables: run a script from
+`podnet.proxy.tables` (nft text syntax) as one atomic transaction inside a named network
+namespace, list the table, delete it.
 
-Two ways in, same JSON: libnftables (the `nftables` module) called from a worker thread
+Two ways in, same text: libnftables (the `nftables` module) called from a worker thread
 that setns(2)'s into the namespace — its netlink socket is made there, so it programs
-that namespace — or `ip netns exec <ns> nft -j -f -`. The library is the default: it
-skips two execs per sync (measured on 2 shared cores: ≈1 ms against ≈9 ms for a small
-diff; the same ≈1.8 s for a 10,000-service table, where the kernel's work dominates).
+that namespace — or `ip netns exec <ns> nft -f -`. The library is the default: it skips
+two execs per sync (measured on 2 shared cores: ≈1 ms against ≈9 ms for a small diff).
 `backend="exec"` stays for machines without the Python binding.
 """
 
@@ -39,27 +38,19 @@ def _pool() -> ThreadPoolExecutor:
         return _executor
 
 
-def _document(commands: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    return {"nftables": [{"metainfo": {"json_schema_version": 1}}, *commands]}
-
-
-def _lib_run(netns: str, doc: dict[str, Any] | str) -> tuple[int, str, str]:
+def _lib_run(netns: str, text: str) -> tuple[int, str, str]:
     def call() -> tuple[int, str, str]:
         import nftables  # the binding is optional: the exec backend works without it
 
         nft = nftables.Nftables()
-        nft.set_json_output(True)
-        if isinstance(doc, str):
-            rc, out, err = nft.cmd(doc)
-        else:
-            rc, out, err = nft.json_cmd(doc)
-            out = json.dumps(out) if not isinstance(out, str) else out
+        nft.set_json_output(True)  # for listings; commands print nothing
+        rc, out, err = nft.cmd(text)
         return int(rc), str(out or ""), str(err or "")
 
     return in_netns(netns, call)
 
 
-async def _run_lib(netns: str, doc: dict[str, Any] | str) -> tuple[int, str, str]:
+async def _run_lib(netns: str, doc: str) -> tuple[int, str, str]:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_pool(), _lib_run, netns, doc)
 
@@ -74,21 +65,20 @@ def _check(netns: str) -> None:
         raise KernelError(f"nft in {netns}", "network namespace does not exist", 1, netns)
 
 
-async def apply(
-    netns: str, commands: Sequence[dict[str, Any]], backend: Backend = "lib"
-) -> None:
-    """Run `commands` in `netns` as one transaction: all of them or, on any error, none
-    (the kernel aborts the whole batch). Raises KernelError with nft's message."""
+async def apply(netns: str, script: str, backend: Backend = "lib") -> None:
+    """Run `script` (nft commands, one per line) in `netns` as one transaction: all of
+    them or, on any error, none (the kernel aborts the whole batch). Raises KernelError
+    with nft's message."""
     _check(netns)
-    if not commands:
+    if not script.strip():
         return
-    doc = _document(commands)
     if backend == "lib":
-        rc, _, err = await _run_lib(netns, doc)
+        rc, _, err = await _run_lib(netns, script)
     else:
-        rc, _, err = await _run_exec(netns, ["-j", "-f", "-"], json.dumps(doc))
+        rc, _, err = await _run_exec(netns, ["-f", "-"], script)
     if rc != 0:
-        raise KernelError(f"nft -j -f - ({len(commands)} commands)", err, rc, netns)
+        lines = script.count("\n") + 1
+        raise KernelError(f"nft -f - ({lines} commands)", err[:4000], rc, netns)
 
 
 async def list_table(netns: str, backend: Backend = "lib") -> dict[str, Any]:
@@ -113,5 +103,5 @@ async def delete_table(netns: str, backend: Backend = "lib") -> bool:
         return False
     if not await list_table(netns, backend):
         return False
-    await apply(netns, [{"delete": {"table": {"family": FAMILY, "name": TABLE}}}], backend)
+    await apply(netns, f"delete table {FAMILY} {TABLE}\n", backend)
     return True

@@ -1,11 +1,16 @@
 """The proxy's one effectful loop: watch Services and EndpointSlices, program the node.
 
-Informers keep the current objects; any change marks the state dirty; the loop then
-computes the whole desired ruleset (`ruleset.build`, pure), turns the difference to what
-the kernel holds into one atomic nftables transaction (`ruleset.diff`) and applies it in
-the node's network namespace. Bursts coalesce naturally: whatever changed while a sync
-ran is picked up by the next one, with no fixed delay. UDP conntrack entries pointing at
-removed endpoints are flushed so DNS keeps working across backend changes.
+Informers keep the current objects; a change to a Service or one of its EndpointSlices
+marks that Service dirty. Each sync takes the dirty Services, asks the change tracker
+(`tracker.py`, pure) which of their ports changed, turns those into one nftables
+transaction (`tables.py`, pure) and applies it in the node's network namespace — so a
+sync's cost follows what changed, not the cluster's size. Bursts coalesce with no fixed
+delay: whatever changes while a sync runs is picked up by the next one.
+
+The first sync (and any sync after a failed apply) is a full one: the table is replaced
+(stale chains of a previous run go with it) and loaded in bounded transactions; only
+then is `synced` set. UDP conntrack entries pointing at removed endpoints are flushed so
+DNS keeps working across backend changes.
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from podnet.api.resources import Registry, ResourceType
-from podnet.client.informer import Informer
+from podnet.client.informer import Informer, object_key
 from podnet.client.rest import ApiClient
 from podnet.kernel.run import run
-from podnet.proxy import nft, ruleset
+from podnet.proxy import nft, ruleset, tables
 from podnet.proxy.healthcheck import HealthServers, Target
-from podnet.proxy.views import Endpoint, ServicePort, endpoints_for
+from podnet.proxy.tracker import ServiceTracker
+from podnet.proxy.views import ServicePort, endpoints_for
 
 log = logging.getLogger("podnet.proxy")
 
@@ -36,25 +42,28 @@ def _rt(group: str, plural: str) -> ResourceType:
     return rt
 
 
+def _slice_service(obj: Mapping[str, Any]) -> str | None:
+    """`ns/name` of the Service an EndpointSlice belongs to (by its label)."""
+    meta = obj.get("metadata") or {}
+    name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+    return f"{meta.get('namespace', '')}/{name}" if name else None
+
+
 def desired(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, Any]],
-            node: ruleset.NodeInfo) -> tuple[ruleset.Ruleset, frozenset[str]]:
-    """The ruleset for these objects (pure: what `sync` applies and `trace` explains), and
-    the endpoint addresses UDP traffic may reach (for conntrack cleanup)."""
-    by_service: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+            node: ruleset.NodeInfo) -> ruleset.Ruleset:
+    """The whole ruleset for these objects (pure: what the proxier programs, piece by
+    piece, and what `trace` explains)."""
+    by_service: dict[str, list[Mapping[str, Any]]] = {}
     for sl in slices:
-        meta = sl.get("metadata") or {}
-        svc_name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
-        if svc_name:
-            by_service.setdefault((meta.get("namespace", ""), svc_name), []).append(sl)
-    ports: list[ServicePort] = []
-    eps: dict[tuple[str, str, str, str], Sequence[Endpoint]] = {}
+        key = _slice_service(sl)
+        if key:
+            by_service.setdefault(key, []).append(sl)
+    t = ServiceTracker(node)
     for svc in services:
-        for port in ServicePort.from_service(svc):
-            ports.append(port)
-            eps[port.key] = endpoints_for(port, by_service.get((port.namespace, port.name),
-                                                              []))
-    udp = frozenset(e.ip for p in ports if p.protocol == "UDP" for e in eps[p.key])
-    return ruleset.build(ports, eps, node), udp
+        meta = svc.get("metadata") or {}
+        t.changes(str(meta.get("namespace") or "default"), str(meta.get("name") or ""), svc,
+                  by_service.get(object_key(svc), []))
+    return ruleset.assemble(node, t.pieces.values())
 
 
 def health_targets(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, Any]],
@@ -85,24 +94,42 @@ class Proxier:
         self.node = node
         self.services = Informer(client, _rt("", "services"))
         self.slices = Informer(client, _rt("discovery.k8s.io", "endpointslices"))
-        self.applied: ruleset.Ruleset | None = None
+        self.slices.cache.add_index("service", lambda o: [k] if (k := _slice_service(o))
+                                    else [])
+        self.tracker = ServiceTracker(node)
+        self.tables = tables.Tables(node)
+        self.needs_full = True  # the first sync, and any after a failed apply
         self.applied_udp: frozenset[str] = frozenset()
+        self._pending: set[str] = set()
         self._dirty = asyncio.Event()
         self.syncs = 0
         self.last_sync_ms = 0.0
         self.synced = asyncio.Event()
         self.health = HealthServers(netns, node.node_ip)
 
-    def _mark(self, *_: Any) -> None:
-        self._dirty.set()
+    def _mark(self, key: str | None) -> None:
+        if key:
+            self._pending.add(key)
+            self._dirty.set()
+
+    def _slice_updated(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+        self._mark(_slice_service(old))  # a relabelled slice leaves its old Service
+        self._mark(_slice_service(new))
+
+    def _watch(self) -> None:
+        self.services.on_add(lambda o: self._mark(object_key(o)))
+        self.services.on_update(lambda _old, new: self._mark(object_key(new)))
+        self.services.on_delete(lambda o: self._mark(object_key(o)))
+        self.slices.on_add(lambda o: self._mark(_slice_service(o)))
+        self.slices.on_update(self._slice_updated)
+        self.slices.on_delete(lambda o: self._mark(_slice_service(o)))
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.services.run()), asyncio.create_task(self.slices.run())]
         try:
             await asyncio.wait_for(self.services.synced.wait(), 30)
             await asyncio.wait_for(self.slices.synced.wait(), 30)
-            self.services.on_change(self._mark)
-            self.slices.on_change(self._mark)
+            self._watch()
             await self.sync()  # the initial full sync, before anything is served
             self.synced.set()
             while not stop.is_set():
@@ -126,27 +153,48 @@ class Proxier:
                 with contextlib.suppress(BaseException):
                     await t
 
+    def _changes(self) -> dict[ruleset.PortKey, ruleset.Piece | None]:
+        """The tracker's answer for every Service marked since the last sync."""
+        pending, self._pending = self._pending, set()
+        changes: dict[ruleset.PortKey, ruleset.Piece | None] = {}
+        for key in sorted(pending):
+            ns, _, name = key.partition("/")
+            changes.update(self.tracker.changes(ns, name, self.services.cache.get(key),
+                                                self.slices.cache.by_index("service", key)))
+        return changes
+
     async def sync(self) -> None:
         self._dirty.clear()
         t0 = time.perf_counter()
-        want, udp = desired(self.services.cache.list(), self.slices.cache.list(), self.node)
-        # The first sync replaces whatever a previous run left, in one transaction.
-        cmds = ruleset.full(want) if self.applied is None else ruleset.diff(self.applied, want)
-        if cmds:
-            await nft.apply(self.netns, cmds)
-        gone_udp = self.applied_udp - udp
-        self.applied, self.applied_udp = want, udp
+        changes = self._changes()
+        statements = 0
+        try:
+            if self.needs_full:
+                pieces = sorted(self.tracker.pieces.values(), key=lambda p: p.key)
+                for script in self.tables.load(pieces):
+                    statements += tables.statement_count(script)
+                    await nft.apply(self.netns, tables.text(script))
+                self.needs_full = False
+            else:
+                script = self.tables.update(changes)
+                statements = tables.statement_count(script)
+                if script:
+                    await nft.apply(self.netns, tables.text(script))
+        except BaseException:
+            self.needs_full = True  # the model no longer says what the kernel holds
+            raise
+        udp = self.tracker.udp_endpoints()
+        gone_udp, self.applied_udp = self.applied_udp - udp, udp
         for ip in sorted(gone_udp):
             await self._flush_udp(ip)
         try:
-            await self.health.update(health_targets(
-                self.services.cache.list(), self.slices.cache.list(), self.node.node_name))
+            await self.health.update(self.tracker.health_targets())
         except OSError:
             log.exception("component=proxy event=healthcheck-failed")
         self.syncs += 1
         self.last_sync_ms = (time.perf_counter() - t0) * 1e3
-        log.info("component=proxy event=sync statements=%d ms=%.1f", len(cmds),
-                 self.last_sync_ms)
+        log.info("component=proxy event=sync ports=%d changed=%d statements=%d ms=%.1f",
+                 len(self.tracker.pieces), len(changes), statements, self.last_sync_ms)
 
     async def _flush_udp(self, ip: str) -> None:
         """Stale UDP conntrack entries would keep sending to a gone endpoint."""

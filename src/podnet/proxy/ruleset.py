@@ -1,27 +1,34 @@
-"""Services → the desired nftables table `ip podnet-proxy` of one node, and the libnftables
-JSON commands that create it (`full`) or move the kernel from one ruleset to the next
-(`diff`). Pure: no I/O, no clock, no globals (STYLE.md §1). docs/nftables.md describes
-every table, chain, map, set and priority made here.
+"""Services → the desired nftables table `ip podnet-proxy` of one node, as a small typed IR.
+Pure: no I/O, no clock, no globals (STYLE.md §1). docs/nftables.md describes every table,
+chain, map, set and priority made here.
 
-A `Ruleset` is a small typed IR, not rule text: `render_rule` turns it into libnftables
-JSON and `podnet.proxy.tracer` walks it, so the packets the kernel sees and the answers
-`podnet trace` gives come from one model (DESIGN.md principle 5).
+The table is built from independent *pieces*, one per service port (`piece`): the map
+elements, and for the rare ports that need them (ClientIP affinity, externalTrafficPolicy
+Local) their own chains and sets. Everything else is shared: a plain service port owns no
+chain at all, only map elements — its address points at the shared chain `cluster-<N>`
+(N = its number of endpoints), which picks `numgen random mod N` and DNATs through one
+map, `service-endpoints`, keyed by (address, protocol, port, choice). So a service costs
+the kernel 1 + N elements and no rules, a change to it touches only its own elements, and
+`podnet.proxy.tables` can program the kernel one piece at a time.
+
+A `Ruleset` (the whole table) is what `podnet.proxy.tracer` walks, so the packets the
+kernel sees and the answers `podnet trace` gives come from one model (DESIGN.md
+principle 5). `podnet.proxy.render` turns the IR into nft's text syntax.
 
 Per packet the work does not grow with the number of Services: a new connection costs one
-hash lookup in a verdict map (`service-ips` for cluster, external and load-balancer IPs,
-`service-nodeports` on the node IP), then one `numgen` choice inside the service's chain.
-Chain names come from a hash of (namespace, name, port name, protocol) — plus the
-endpoint for endpoint chains — so a change touches only the chains it concerns.
+hash lookup in a verdict map (`service-ips`, or `service-nodeports` on the node IP), one
+`numgen` and one hash lookup in `service-endpoints`; in postrouting one hash lookup in the
+hairpin set.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 from podnet.proxy.views import Endpoint, ServicePort, usable
 
@@ -40,6 +47,9 @@ SERVICE_IPS = "service-ips"
 SERVICE_NODEPORTS = "service-nodeports"
 NO_ENDPOINT_IPS = "no-endpoint-services"
 NO_ENDPOINT_NODEPORTS = "no-endpoint-nodeports"
+SERVICE_ENDPOINTS = "service-endpoints"
+LOCAL_ENDPOINTS = "local-endpoints"
+HAIRPIN = "hairpin-endpoints"
 SERVICES = "services"
 REJECT_UNSERVED = "reject-unserved"
 REJECT = "reject-service"
@@ -47,6 +57,13 @@ MARK_MASQ = "mark-for-masquerade"
 
 IP_PORT_KEY = ("ip daddr", "meta l4proto", "th dport")
 PORT_KEY = ("meta l4proto", "th dport")
+# Shared dispatch chains, one per endpoint count in use (see `shared_chain`).
+CLUSTER_PREFIX = "cluster-"
+EXTERNAL_PREFIX = "external-"
+LOCAL_PREFIX = "local-"
+
+PortKey: TypeAlias = tuple[str, str, str, str]
+IPV4_TEXT = re.compile(r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
 
 
 # --------------------------------------------------------------------------- the IR
@@ -87,6 +104,14 @@ class Lookup:
 
 
 @dataclass(frozen=True, slots=True)
+class InSet:
+    """`<keys joined by .> @<set>`: matches when the packet's key is in the set."""
+
+    keys: tuple[str, ...]
+    set: str
+
+
+@dataclass(frozen=True, slots=True)
 class Numgen:
     """`numgen random mod N vmap { 0 : goto t0, … }`: an even random choice."""
 
@@ -97,6 +122,19 @@ class Numgen:
 class Dnat:
     ip: str
     port: int
+
+
+@dataclass(frozen=True, slots=True)
+class DnatMap:
+    """`ct mark set numgen random mod N dnat ip to ip daddr . meta l4proto . th dport .
+    ct mark map @<map>`: an even random choice among the N endpoints the map holds for
+    this address. The choice goes through the conntrack mark because nft 1.0 cannot
+    declare a map keyed by numgen that it can still add elements to later (its `typeof`
+    does not survive the round trip through the kernel); the nat chains see only a
+    connection's first packet, so the mark is written once per connection."""
+
+    map: str
+    mod: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +163,22 @@ class Remember:
 
 
 Expr: TypeAlias = (
-    Match | HasMark | Verdict | Lookup | Numgen | Dnat | SetMark | Masquerade | Reject | Remember
+    Match | HasMark | Verdict | Lookup | InSet | Numgen | Dnat | DnatMap | SetMark
+    | Masquerade | Reject | Remember
 )
 Key: TypeAlias = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The data of a `service-endpoints` / `local-endpoints` element: `ip . port`."""
+
+    ip: str
+    port: int
+
+
+# A map element's data: a verdict (vmaps), an endpoint (DNAT maps), None (plain sets).
+Value: TypeAlias = Verdict | Target | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,23 +203,26 @@ class Chain:
 
 @dataclass(frozen=True, slots=True)
 class SetDef:
-    """A named set (`map` None) or verdict map (`map` "verdict"). Immutable once created:
-    a different definition gets a different name (the affinity timeout is in the hash)."""
+    """A named set (`map` None) or map (`map` "verdict" or a data type). Immutable once
+    created: a different definition gets a different name (the affinity timeout is in
+    the hash). `typeof`, when given, is nft's `typeof` declaration and wins over `type`
+    (numgen has no type name)."""
 
     name: str
     type: tuple[str, ...]
     map: str | None = None
     timeout: int | None = None  # seconds; sets with a timeout are updated from the packet path
+    typeof: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Ruleset:
     """The whole table, as the kernel should hold it. `elements` holds the static content
-    of maps (key tuple → verdict); affinity sets are filled by packets, not by us."""
+    of maps and sets (key tuple → data); affinity sets are filled by packets, not by us."""
 
     chains: Mapping[str, Chain]
     sets: Mapping[str, SetDef]
-    elements: Mapping[str, Mapping[Key, Verdict]]
+    elements: Mapping[str, Mapping[Key, Value]]
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -179,6 +233,21 @@ class NodeInfo:
     service_cidr: str = "10.96.0.0/12"
     pod_cidr: str = "10.244.0.0/16"  # the cluster's pod range: sources that need no SNAT
     lb_cidr: str | None = "10.251.0.0/24"
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """What one service port adds to the table. `chains` and `sets` are its own (named
+    after its hash, so no other piece has them); `shared` names the shared dispatch
+    chains it points at; `elements` are (map or set, key, data). Two pieces may add the
+    same hairpin element (one pod behind two Services): `tables.Tables` counts them."""
+
+    key: PortKey
+    elements: tuple[tuple[str, Key, Value], ...]
+    shared: frozenset[str] = frozenset()
+    chains: tuple[Chain, ...] = ()
+    sets: tuple[SetDef, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------- build
@@ -200,27 +269,33 @@ def _affinity_set(port: ServicePort, ep: Endpoint, timeout: int) -> str:
     return "aff-" + _hash(*port.key, ep.ip, ep.port, timeout)
 
 
-def _dispatch(port: ServicePort, eps: Sequence[Endpoint]) -> list[Rule]:
-    """Rules that send a new connection to one of `eps` (remembered first, if sticky)."""
-    if not eps:
-        return [Rule((Verdict("drop"),), "no local endpoints")]
-    targets = tuple(_endpoint_chain(port, e) for e in eps)
-    rules = []
-    timeout = port.session_affinity_timeout
-    if timeout is not None:
-        rules += [
-            Rule((Match("ip saddr", "@" + _affinity_set(port, e, timeout)), Verdict("goto", t)))
-            for e, t in zip(eps, targets, strict=True)
-        ]
-    if len(targets) == 1:
-        rules.append(Rule((Verdict("goto", targets[0]),), port.label))
-    else:
-        rules.append(Rule((Numgen(targets),), port.label))
-    return rules
+def shared_chain(name: str, node: NodeInfo) -> Chain:
+    """The shared dispatch chain called `name`:
+    - `cluster-<N>`: SNAT sources outside the pod range, then DNAT to one of the N
+      endpoints `service-endpoints` holds for the packet's address;
+    - `external-<N>`: SNAT always (externalTrafficPolicy Cluster), then `cluster-<N>`;
+    - `local-<N>`: DNAT to one of N endpoints in `local-endpoints`, no SNAT (policy
+      Local keeps the client's address)."""
+    kind, _, count = name.rpartition("-")
+    n = int(count)
+    if kind + "-" == CLUSTER_PREFIX:
+        return Chain(name, (
+            Rule((Match("ip saddr", node.pod_cidr, negate=True), Verdict("jump", MARK_MASQ))),
+            Rule((DnatMap(SERVICE_ENDPOINTS, n),)),
+        ))
+    if kind + "-" == EXTERNAL_PREFIX:
+        return Chain(name, (Rule((Verdict("jump", MARK_MASQ),)),
+                            Rule((Verdict("goto", CLUSTER_PREFIX + count),))))
+    if kind + "-" == LOCAL_PREFIX:
+        return Chain(name, (Rule((DnatMap(LOCAL_ENDPOINTS, n),)),))
+    raise ValueError(f"not a shared chain: {name}")
 
 
 def _static(node: NodeInfo) -> tuple[list[Chain], list[SetDef]]:
     masq_rule = Rule((HasMark(MASQ_BIT), SetMark(MASQ_BIT, "^"), Masquerade()))
+    # An endpoint reaching itself through its Service: after DNAT source and destination
+    # are the same address, which nft cannot compare directly, so the set holds the pair.
+    hairpin_rule = Rule((InSet(("ip saddr", "ip daddr"), HAIRPIN), Masquerade()), "hairpin")
     unserved = [
         Rule((Lookup(IP_PORT_KEY, NO_ENDPOINT_IPS),)),
         Rule((Match("ip daddr", node.node_ip), Lookup(PORT_KEY, NO_ENDPOINT_NODEPORTS))),
@@ -237,7 +312,8 @@ def _static(node: NodeInfo) -> tuple[list[Chain], list[SetDef]]:
               Hook("nat", "prerouting", PRIO_DSTNAT)),
         Chain("nat-output", (Rule((Verdict("jump", SERVICES),)),),
               Hook("nat", "output", PRIO_DSTNAT)),
-        Chain("nat-postrouting", (masq_rule,), Hook("nat", "postrouting", PRIO_SRCNAT)),
+        Chain("nat-postrouting", (masq_rule, hairpin_rule),
+              Hook("nat", "postrouting", PRIO_SRCNAT)),
         Chain("filter-prerouting", (Rule((Verdict("jump", REJECT_UNSERVED),)),),
               Hook("filter", "prerouting", PRIO_REJECT)),
         Chain("filter-output", (Rule((Verdict("jump", REJECT_UNSERVED),)),),
@@ -260,17 +336,141 @@ def _static(node: NodeInfo) -> tuple[list[Chain], list[SetDef]]:
         SetDef(SERVICE_NODEPORTS, port_only, "verdict"),
         SetDef(NO_ENDPOINT_IPS, ip_port, "verdict"),
         SetDef(NO_ENDPOINT_NODEPORTS, port_only, "verdict"),
+        SetDef(SERVICE_ENDPOINTS, (*ip_port, "mark"), "ipv4_addr . inet_service"),
+        SetDef(LOCAL_ENDPOINTS, (*ip_port, "mark"), "ipv4_addr . inet_service"),
+        SetDef(HAIRPIN, ("ipv4_addr", "ipv4_addr")),
     ]
     return chains, sets
 
 
-def build(
-    ports: Iterable[ServicePort],
-    endpoints_by_port: Mapping[tuple[str, str, str, str], Sequence[Endpoint]],
-    node: NodeInfo,
-) -> Ruleset:
-    """The table for `ports`, whose endpoints (all of them, with their conditions, as
-    `views.endpoints_for` gives them) are looked up by `ServicePort.key`.
+def static(node: NodeInfo) -> Ruleset:
+    """The table with no service in it: base chains, the fixed chains, maps and sets."""
+    chains, sets = _static(node)
+    return Ruleset(
+        MappingProxyType({c.name: c for c in chains}),
+        MappingProxyType({s.name: s for s in sets}),
+        MappingProxyType({s.name: MappingProxyType({}) for s in sets}),
+    )
+
+
+def _choice(
+    elems: list[tuple[str, Key, Value]], emap: str, prefix: str,
+    addrs: Sequence[tuple[str, str, int]], eps: Sequence[Endpoint],
+) -> tuple[Verdict, str | None]:
+    """Where a packet to one of `addrs` goes to pick among `eps` through `emap`: the
+    verdict for the address maps and the shared chain it names (None: drop)."""
+    if not eps:
+        return Verdict("drop"), None
+    targets = [Target(e.ip, e.port) for e in eps]
+    for ip, proto, port in addrs:
+        elems += [(emap, (ip, proto, port, i), t) for i, t in enumerate(targets)]
+    chain = prefix + str(len(eps))
+    return Verdict("goto", chain), chain
+
+
+def _dispatch(port: ServicePort, eps: Sequence[Endpoint]) -> list[Rule]:
+    """Affinity ports: rules that send a new connection to one of `eps` through their
+    endpoint chains, remembered clients first."""
+    if not eps:
+        return [Rule((Verdict("drop"),), "no local endpoints")]
+    targets = tuple(_endpoint_chain(port, e) for e in eps)
+    timeout = port.session_affinity_timeout
+    assert timeout is not None
+    rules = [
+        Rule((Match("ip saddr", "@" + _affinity_set(port, e, timeout)), Verdict("goto", t)))
+        for e, t in zip(eps, targets, strict=True)
+    ]
+    if len(targets) == 1:
+        rules.append(Rule((Verdict("goto", targets[0]),), port.label))
+    else:
+        rules.append(Rule((Numgen(targets),), port.label))
+    return rules
+
+
+def _sticky(port: ServicePort, internal: Sequence[Endpoint], cluster_wide: Sequence[Endpoint],
+            local: Sequence[Endpoint], node: NodeInfo, proto: str,
+            elems: list[tuple[str, Key, Value]]) -> Piece:
+    """A ClientIP-affinity port: its own chains, one per endpoint, each remembering the
+    client in a timeout set (rare; worth the extra chains)."""
+    h = chain_suffix(port)
+    svc = "svc-" + h
+    timeout = port.session_affinity_timeout
+    assert timeout is not None
+    labels = [(svc, port.label)]
+    chains = [Chain(svc, (
+        Rule((Match("ip saddr", node.pod_cidr, negate=True), Verdict("jump", MARK_MASQ))),
+        *_dispatch(port, internal),
+    ))]
+    elems.append((SERVICE_IPS, (str(port.cluster_ip), proto, port.port), Verdict("goto", svc)))
+    used = list(internal)
+    external_ips = (*port.external_ips, *port.lb_ips)
+    if external_ips or port.node_port:
+        ext = "ext-" + h
+        labels.append((ext, port.label + " (external)"))
+        if port.external_local:
+            ext_rules = [Rule((Match("ip saddr", node.pod_cidr), Verdict("goto", svc)),
+                              "pods get cluster behaviour"), *_dispatch(port, local)]
+            used += local
+        elif port.internal_local:
+            ext_rules = [Rule((Verdict("jump", MARK_MASQ),)), *_dispatch(port, cluster_wide)]
+            used += cluster_wide
+        else:
+            ext_rules = [Rule((Verdict("jump", MARK_MASQ),)), Rule((Verdict("goto", svc),))]
+        chains.append(Chain(ext, tuple(ext_rules)))
+        for ip in external_ips:
+            elems.append((SERVICE_IPS, (ip, proto, port.port), Verdict("goto", ext)))
+        if port.node_port:
+            elems.append((SERVICE_NODEPORTS, (proto, port.node_port), Verdict("goto", ext)))
+    sets: dict[str, SetDef] = {}
+    seen: set[str] = set()
+    for ep in used:
+        name = _endpoint_chain(port, ep)
+        if name in seen:
+            continue
+        seen.add(name)
+        aff = _affinity_set(port, ep, timeout)
+        sets[aff] = SetDef(aff, ("ipv4_addr",), timeout=timeout)
+        chains.append(Chain(name, (
+            Rule((Remember(aff),)),
+            Rule((Match("meta l4proto", proto), Dnat(ep.ip, ep.port)),
+                 f"{port.label} -> {ep.address}"),
+        )))
+    return Piece(port.key, tuple(elems), frozenset(), tuple(chains), tuple(sets.values()),
+                 tuple(labels))
+
+
+def element_label(name: str, key: Key) -> str:
+    """How trace shows a map entry (`service-ips[10.96.0.20 . tcp . 80]`); the labels of
+    address entries name their service port, since shared chains cannot."""
+    return f"{name}[{' . '.join(map(str, key))}]"
+
+
+_ADDRESS_MAPS = frozenset({SERVICE_IPS, SERVICE_NODEPORTS, NO_ENDPOINT_IPS,
+                           NO_ENDPOINT_NODEPORTS})
+
+
+def piece(port: ServicePort, endpoints: Sequence[Endpoint], node: NodeInfo) -> Piece:
+    """`_piece`, with a label on each address entry (for trace)."""
+    pc = _piece(port, endpoints, node)
+    extra = tuple((element_label(m, k), port.label) for m, k, _ in pc.elements
+                  if m in _ADDRESS_MAPS)
+    return Piece(pc.key, pc.elements, pc.shared, pc.chains, pc.sets, pc.labels + extra)
+
+
+def _checked(port: ServicePort, endpoints: Sequence[Endpoint]) -> None:
+    """Addresses become nft syntax unquoted: anything that is not dotted IPv4 stops here
+    (views already drop such addresses; this guards every other way in)."""
+    for value in (port.cluster_ip, *port.external_ips, *port.lb_ips):
+        if value is not None and IPV4_TEXT.fullmatch(value) is None:
+            raise ValueError(f"{port.label}: not an IPv4 address: {value!r}")
+    for e in endpoints:
+        if IPV4_TEXT.fullmatch(e.ip) is None:
+            raise ValueError(f"{port.label}: endpoint {e.ip!r} is not an IPv4 address")
+
+
+def _piece(port: ServicePort, endpoints: Sequence[Endpoint], node: NodeInfo) -> Piece:
+    """What `port`, with these endpoints (all of them, with their conditions, as
+    `views.endpoints_for` gives them), adds to the table.
 
     Kubernetes' rules, as applied here:
     - traffic goes to ready endpoints, else to serving-and-terminating ones;
@@ -284,248 +484,98 @@ def build(
     - SNAT (masquerade) for cluster-IP traffic from outside the pod range, for external
       traffic under policy Cluster, and for hairpin (an endpoint reaching itself).
     """
-    chains, sets = _static(node)
-    by_name: dict[str, Chain] = {c.name: c for c in chains}
-    set_defs: dict[str, SetDef] = {s.name: s for s in sets}
-    elements: dict[str, dict[Key, Verdict]] = {s.name: {} for s in sets}
+    _checked(port, endpoints)
+    elems: list[tuple[str, Key, Value]] = []
+    proto = port.protocol.lower()
+    external_ips = (*port.external_ips, *port.lb_ips)
+    cluster_wide = usable(endpoints)
+    if port.cluster_ip is None:
+        return Piece(port.key, ())
+    if not cluster_wide:
+        reject = Verdict("goto", REJECT)
+        for ip in (port.cluster_ip, *external_ips):
+            elems.append((NO_ENDPOINT_IPS, (ip, proto, port.port), reject))
+        if port.node_port:
+            elems.append((NO_ENDPOINT_NODEPORTS, (proto, port.node_port), reject))
+        return Piece(port.key, tuple(elems))
+    local = usable(endpoints, node.node_name)
+    internal = local if port.internal_local else cluster_wide
+    # Only an endpoint on this node can reach itself through this node's rules.
+    reachable = (*internal, *(local if port.external_local else cluster_wide))
+    for ip in sorted({e.ip for e in reachable if e.node_name in (None, node.node_name)}):
+        elems.append((HAIRPIN, (ip, ip), None))
+    if port.session_affinity_timeout is not None:
+        return _sticky(port, internal, cluster_wide, local, node, proto, elems)
+    shared: set[str] = set()
+    addr = (port.cluster_ip, proto, port.port)
+    verdict, chain = _choice(elems, SERVICE_ENDPOINTS, CLUSTER_PREFIX, [addr], internal)
+    elems.append((SERVICE_IPS, addr, verdict))
+    shared |= {chain} if chain else set()
+    outside = [(ip, proto, port.port) for ip in external_ips]
+    if port.node_port:
+        outside.append((node.node_ip, proto, port.node_port))
+    if not outside:
+        return Piece(port.key, tuple(elems), frozenset(shared))
+    chains: tuple[Chain, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    if port.external_local:
+        # Pods reaching an external address get what the ClusterIP gives them; everyone
+        # else gets this node's endpoints, unmasqueraded: a chain of this port's own.
+        ext = "ext-" + chain_suffix(port)
+        to_cluster, c1 = _choice(elems, SERVICE_ENDPOINTS, CLUSTER_PREFIX, outside, internal)
+        to_local, c2 = _choice(elems, LOCAL_ENDPOINTS, LOCAL_PREFIX, outside, local)
+        shared |= {c for c in (c1, c2) if c}
+        chains = (Chain(ext, (
+            Rule((Match("ip saddr", node.pod_cidr), to_cluster), "pods get cluster behaviour"),
+            Rule((to_local,), port.label + " (external, local endpoints)"),
+        )),)
+        labels = ((ext, port.label + " (external)"),)
+        verdict = Verdict("goto", ext)
+    else:
+        # externalTrafficPolicy Cluster: every endpoint, whatever internalTrafficPolicy says.
+        _, c1 = _choice(elems, SERVICE_ENDPOINTS, CLUSTER_PREFIX, outside, cluster_wide)
+        verdict = Verdict("goto", EXTERNAL_PREFIX + str(len(cluster_wide)))
+        shared |= {verdict.target, str(c1)}
+    for ip, _, _ in outside[:len(external_ips)]:
+        elems.append((SERVICE_IPS, (ip, proto, port.port), verdict))
+    if port.node_port:
+        elems.append((SERVICE_NODEPORTS, (proto, port.node_port), verdict))
+    return Piece(port.key, tuple(elems), frozenset(shared), chains, (), labels)
+
+
+def assemble(node: NodeInfo, pieces: Iterable[Piece]) -> Ruleset:
+    """The whole table: the static part, every piece, and the shared chains they use."""
+    base = static(node)
+    chains = dict(base.chains)
+    sets = dict(base.sets)
+    elements: dict[str, dict[Key, Value]] = {name: {} for name in sets}
     labels: dict[str, str] = {}
-    reject = Verdict("goto", REJECT)
-    pod_cidr = node.pod_cidr
-    for port in sorted(ports, key=lambda p: p.key):
-        if port.cluster_ip is None:
-            continue
-        proto = port.protocol.lower()
-        all_eps = endpoints_by_port.get(port.key, ())
-        cluster_wide = usable(all_eps)
-        external_ips = (*port.external_ips, *port.lb_ips)
-        if not cluster_wide:
-            for ip in (port.cluster_ip, *external_ips):
-                elements[NO_ENDPOINT_IPS][(ip, proto, port.port)] = reject
-            if port.node_port:
-                elements[NO_ENDPOINT_NODEPORTS][(proto, port.node_port)] = reject
-            continue
-        local = usable(all_eps, node.node_name)
-        internal = local if port.internal_local else cluster_wide
-        h = chain_suffix(port)
-        svc = "svc-" + h
-        labels[svc] = port.label
-        svc_rules = [Rule((Match("ip saddr", pod_cidr, negate=True), Verdict("jump", MARK_MASQ)))]
-        svc_rules += _dispatch(port, internal)
-        by_name[svc] = Chain(svc, tuple(svc_rules))
-        elements[SERVICE_IPS][(port.cluster_ip, proto, port.port)] = Verdict("goto", svc)
-        used = list(internal)
-        if external_ips or port.node_port:
-            ext = "ext-" + h
-            labels[ext] = port.label + " (external)"
-            if port.external_local:
-                ext_rules = [Rule((Match("ip saddr", pod_cidr), Verdict("goto", svc)),
-                                  "pods get cluster behaviour")]
-                ext_rules += _dispatch(port, local)
-                used += local
-            elif port.internal_local:
-                ext_rules = [Rule((Verdict("jump", MARK_MASQ),)), *_dispatch(port, cluster_wide)]
-                used += cluster_wide
-            else:
-                ext_rules = [Rule((Verdict("jump", MARK_MASQ),)), Rule((Verdict("goto", svc),))]
-            by_name[ext] = Chain(ext, tuple(ext_rules))
-            for ip in external_ips:
-                elements[SERVICE_IPS][(ip, proto, port.port)] = Verdict("goto", ext)
-            if port.node_port:
-                elements[SERVICE_NODEPORTS][(proto, port.node_port)] = Verdict("goto", ext)
-        for ep in used:
-            name = _endpoint_chain(port, ep)
-            if name in by_name:
-                continue
-            rules = [Rule((Match("ip saddr", ep.ip), Verdict("jump", MARK_MASQ)), "hairpin")]
-            timeout = port.session_affinity_timeout
-            if timeout is not None:
-                aff = _affinity_set(port, ep, timeout)
-                set_defs[aff] = SetDef(aff, ("ipv4_addr",), timeout=timeout)
-                rules.append(Rule((Remember(aff),)))
-            rules.append(Rule((Match("meta l4proto", proto), Dnat(ep.ip, ep.port)),
-                              f"{port.label} -> {ep.address}"))
-            by_name[name] = Chain(name, tuple(rules))
+    shared: set[str] = set()
+    for pc in pieces:
+        chains.update((c.name, c) for c in pc.chains)
+        sets.update((s.name, s) for s in pc.sets)
+        for name, key, value in pc.elements:
+            elements.setdefault(name, {})[key] = value
+        shared |= pc.shared
+        labels.update(pc.labels)
+    for name in sorted(shared):
+        chains[name] = shared_chain(name, node)
+    for name in sets:
+        elements.setdefault(name, {})
     return Ruleset(
-        MappingProxyType(by_name),
-        MappingProxyType(set_defs),
+        MappingProxyType(chains),
+        MappingProxyType(sets),
         MappingProxyType({k: MappingProxyType(v) for k, v in elements.items()}),
         MappingProxyType(labels),
     )
 
 
-# --------------------------------------------------------------------------- JSON
-
-
-def _addr(value: str) -> Any:
-    if value.startswith("@"):
-        return value
-    if "/" in value:
-        net = IPv4Network(value)
-        return {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
-    IPv4Address(value)  # reject anything that is not an address before it reaches nft
-    return value
-
-
-def _field(name: str) -> dict[str, Any]:
-    if name == "meta l4proto":
-        return {"meta": {"key": "l4proto"}}
-    proto, _, fld = name.partition(" ")
-    return {"payload": {"protocol": proto, "field": fld}}
-
-
-def _verdict(v: Verdict) -> dict[str, Any]:
-    if v.target:
-        return {v.kind: {"target": v.target}}
-    return {v.kind: None}
-
-
-def _mark() -> dict[str, Any]:
-    return {"meta": {"key": "mark"}}
-
-
-def render_expr(e: Expr) -> dict[str, Any]:
-    """One IR expression as a libnftables JSON statement."""
-    if isinstance(e, Match):
-        right = e.value if e.field == "meta l4proto" else _addr(e.value)
-        return {"match": {"op": "!=" if e.negate else "==", "left": _field(e.field),
-                          "right": right}}
-    if isinstance(e, HasMark):
-        return {"match": {"op": "==", "left": {"&": [_mark(), e.bits]}, "right": e.bits}}
-    if isinstance(e, Verdict):
-        return _verdict(e)
-    if isinstance(e, Lookup):
-        keys = [_field(k) for k in e.keys]
-        return {"vmap": {"key": {"concat": keys}, "data": "@" + e.map}}
-    if isinstance(e, Numgen):
-        elems = [[i, {"goto": {"target": t}}] for i, t in enumerate(e.targets)]
-        gen = {"numgen": {"mode": "random", "mod": len(e.targets), "offset": 0}}
-        return {"vmap": {"key": gen, "data": {"set": elems}}}
-    if isinstance(e, Dnat):
-        return {"dnat": {"addr": e.ip, "port": e.port}}
-    if isinstance(e, SetMark):
-        return {"mangle": {"key": _mark(), "value": {e.op: [_mark(), e.bits]}}}
-    if isinstance(e, Masquerade):
-        return {"masquerade": {"flags": ["fully-random"]}}
-    if isinstance(e, Reject):
-        if e.kind == "tcp reset":
-            return {"reject": {"type": "tcp reset"}}
-        return {"reject": {"type": "icmp", "expr": "port-unreachable"}}
-    if isinstance(e, Remember):
-        elem = {"payload": {"protocol": "ip", "field": "saddr"}}
-        return {"set": {"op": "update", "elem": elem, "set": "@" + e.set}}
-    raise TypeError(f"unknown expression {e!r}")
-
-
-def _where() -> dict[str, str]:
-    return {"family": FAMILY, "table": TABLE}
-
-
-def render_rule(chain: str, rule: Rule) -> dict[str, Any]:
-    body: dict[str, Any] = {**_where(), "chain": chain,
-                            "expr": [render_expr(e) for e in rule.exprs]}
-    if rule.comment:
-        body["comment"] = rule.comment[:128]
-    return {"rule": body}
-
-
-def _chain_obj(chain: Chain) -> dict[str, Any]:
-    body: dict[str, Any] = {"family": FAMILY, "table": TABLE, "name": chain.name}
-    if chain.hook is not None:
-        body.update(type=chain.hook.type, hook=chain.hook.hook, prio=chain.hook.priority,
-                    policy="accept")
-    return {"chain": body}
-
-
-def _set_obj(s: SetDef) -> dict[str, Any]:
-    body: dict[str, Any] = {"family": FAMILY, "table": TABLE, "name": s.name,
-                            "type": list(s.type) if len(s.type) > 1 else s.type[0]}
-    if s.map is not None:
-        body["map"] = s.map
-        return {"map": body}
-    if s.timeout is not None:
-        body["flags"] = ["timeout"]
-        body["timeout"] = s.timeout
-    return {"set": body}
-
-
-def _elem_key(key: Key) -> Any:
-    return {"concat": list(key)} if len(key) > 1 else key[0]
-
-
-def _elements(s: SetDef, items: Iterable[tuple[Key, Verdict]]) -> dict[str, Any]:
-    elem = [[_elem_key(k), _verdict(v)] for k, v in items]
-    return {"element": {**_where(), "name": s.name, "elem": elem}}
-
-
-def _element_keys(s: SetDef, keys: Iterable[Key]) -> dict[str, Any]:
-    return {"element": {**_where(), "name": s.name, "elem": [_elem_key(k) for k in keys]}}
-
-
-def full(rs: Ruleset) -> list[dict[str, Any]]:
-    """Commands that replace whatever table is there by `rs`, in one transaction (the
-    `add table` makes the `delete` safe when there is none yet)."""
-    table = {"table": {"family": FAMILY, "name": TABLE}}
-    cmds: list[dict[str, Any]] = [{"add": table}, {"delete": table}, {"add": table}]
-    cmds += [{"add": _set_obj(s)} for s in rs.sets.values()]
-    cmds += [{"add": _chain_obj(c)} for c in rs.chains.values()]
-    for c in rs.chains.values():
-        cmds += [{"add": render_rule(c.name, r)} for r in c.rules]
-    for name, items in rs.elements.items():
-        if items:
-            cmds.append({"add": _elements(rs.sets[name], items.items())})
-    return cmds
-
-
-def diff(before: Ruleset, after: Ruleset) -> list[dict[str, Any]]:
-    """Commands that turn `before` into `after` in one transaction. Their number follows
-    the size of the change, not of the ruleset: one endpoint more or less is one endpoint
-    chain added or removed, one service chain rewritten, and nothing else.
-
-    Order matters inside the transaction: new sets and chains exist before anything
-    refers to them; references (map elements, rules) go before what they referred to."""
-    cmds: list[dict[str, Any]] = []
-    new_sets = [s for n, s in after.sets.items() if n not in before.sets]
-    for n, s in after.sets.items():
-        old = before.sets.get(n)
-        if old is not None and old != s:
-            raise ValueError(f"set {n} changed definition; sets are immutable by name")
-    cmds += [{"add": _set_obj(s)} for s in new_sets]
-    new_chains = [c for n, c in after.chains.items() if n not in before.chains]
-    cmds += [{"add": _chain_obj(c)} for c in new_chains]
-    # Map elements that go or change go first: they may point at chains deleted below.
-    added: dict[str, list[tuple[Key, Verdict]]] = {}
-    for name, items in after.elements.items():
-        old_items = before.elements.get(name, {})
-        gone = [k for k, v in old_items.items() if items.get(k) != v]
-        if gone:
-            cmds.append({"delete": _element_keys(before.sets[name], gone)})
-        added[name] = [(k, v) for k, v in items.items() if old_items.get(k) != v]
-    changed = [
-        c for n, c in after.chains.items()
-        if n in before.chains and before.chains[n].rules != c.rules
-    ]
-    for c in changed:
-        if c.hook != before.chains[c.name].hook:
-            raise ValueError(f"base chain {c.name} changed its hook")
-        cmds.append({"flush": _chain_obj(c)})
-    for c in (*new_chains, *changed):
-        cmds += [{"add": render_rule(c.name, r)} for r in c.rules]
-    for name, items_ in added.items():
-        if items_:
-            cmds.append({"add": _elements(after.sets[name], items_)})
-    gone_chains = [c for n, c in before.chains.items() if n not in after.chains]
-    # Flush all first: a chain may only be deleted once no rule jumps to it.
-    cmds += [{"flush": _chain_obj(c)} for c in gone_chains]
-    cmds += [{"delete": _chain_obj(c)} for c in gone_chains]
-    cmds += [{"delete": _set_obj(s)} for n, s in before.sets.items() if n not in after.sets]
-    return cmds
-
-
-def statement_count(cmds: Sequence[Mapping[str, Any]]) -> int:
-    """How many kernel objects a command list touches (each element counts once)."""
-    n = 0
-    for c in cmds:
-        body = next(iter(c.values()))
-        elem = body.get("element") if isinstance(body, dict) else None
-        n += len(elem["elem"]) if elem else 1
-    return n
+def build(
+    ports: Iterable[ServicePort],
+    endpoints_by_port: Mapping[PortKey, Sequence[Endpoint]],
+    node: NodeInfo,
+) -> Ruleset:
+    """The whole table for `ports`, whose endpoints are looked up by `ServicePort.key`
+    (the model `tracer` walks; the proxier programs the same pieces one by one)."""
+    return assemble(node, (piece(p, endpoints_by_port.get(p.key, ()), node)
+                           for p in sorted(ports, key=lambda p: p.key)))

@@ -19,7 +19,9 @@ from ipaddress import IPv4Address, IPv4Network
 from podnet.proxy.ruleset import (
     Chain,
     Dnat,
+    DnatMap,
     HasMark,
+    InSet,
     Lookup,
     Masquerade,
     Match,
@@ -29,6 +31,7 @@ from podnet.proxy.ruleset import (
     Rule,
     Ruleset,
     SetMark,
+    Target,
     Verdict,
 )
 
@@ -157,13 +160,30 @@ class _Walker:
                 return [_State(p, path, "reject")]
             elif isinstance(e, Verdict):
                 return self.verdict(where, e, _State(p, path, ""), depth)
+            elif isinstance(e, InSet):
+                key = tuple(_field(p, k) for k in e.keys)
+                if key not in self.rs.elements.get(e.set, {}):
+                    return None
+            elif isinstance(e, DnatMap):
+                key = tuple(_field(p, k) for k in ("ip daddr", "meta l4proto", "th dport"))
+                chosen: list[_State] = []
+                for i in range(e.mod):
+                    found = self.rs.elements.get(e.map, {}).get((*key, i))
+                    if not isinstance(found, Target):
+                        continue  # no element: the kernel drops the packet (nat fails)
+                    addr = f"{found.ip}:{found.port}"
+                    step = (*path, f"{where}: random {i}/{e.mod} -> dnat to {addr}")
+                    chosen.append(_State(replace(p, dnat=addr), step, "accept"))
+                return chosen or [_State(p, (*path, f"{where}: {e.map} miss"), "drop")]
             elif isinstance(e, Lookup):
                 key = tuple(_field(p, k) for k in e.keys)
                 hit = self.rs.elements.get(e.map, {}).get(key)
                 shown = " . ".join(map(str, key))
-                if hit is None:
+                if not isinstance(hit, Verdict):
                     return None  # a vmap miss lets the rule fall through
-                path += (f"{where}: {e.map}[{shown}] -> {hit}",)
+                label = self.rs.labels.get(f"{e.map}[{shown}]")
+                about = f" ({label})" if label else ""
+                path += (f"{where}: {e.map}[{shown}]{about} -> {hit}",)
                 return self.verdict(where, hit, _State(p, path, ""), depth)
             elif isinstance(e, Numgen):
                 out: list[_State] = []
@@ -185,6 +205,8 @@ class _Walker:
         if v.kind == "return":
             return [replace(s, end="return")]
         path = s.path if quiet else (*s.path, f"{where}: {v.kind} {self.label(v.target)}")
+        if v.target not in self.rs.chains:
+            raise KeyError(f"{where}: {v.kind} to missing chain {v.target}")
         results = self.chain(v.target, replace(s, path=path), depth + 1)
         if v.kind == "goto":
             return results  # a goto's "return" returns from this chain too

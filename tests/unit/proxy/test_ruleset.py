@@ -1,31 +1,31 @@
-"""The ruleset's shape where packets do not show it: what `full` and `diff` send, and how
-much. Behaviour is in test_tracer.py (packet walks) and the kernel tests."""
+"""The ruleset's shape where packets do not show it: what a sync sends, and how much.
+Behaviour is in test_tracer.py (packet walks) and the kernel tests."""
 
 from __future__ import annotations
 
-import json
+import random
 import time
 from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Address
 
 import pytest
 
-from podnet.proxy import ruleset
-from podnet.proxy.ruleset import NodeInfo, Ruleset, statement_count
+from podnet.proxy import render, ruleset
+from podnet.proxy.ruleset import NodeInfo, Piece, PortKey, Ruleset
+from podnet.proxy.tables import Tables, statement_count, text
 from podnet.proxy.views import Endpoint, ServicePort
 
 NODE = NodeInfo(node_ip="10.250.0.2", node_name="node-0")
-Key = tuple[str, str, str, str]
 
 
 def cluster(
     services: int, endpoints: int = 3, affinity: bool = False
-) -> tuple[list[ServicePort], dict[Key, list[Endpoint]]]:
+) -> tuple[list[ServicePort], dict[PortKey, list[Endpoint]]]:
     ports, eps = [], {}
     svc0, pod0 = int(IPv4Address("10.96.1.0")), int(IPv4Address("10.244.0.2"))
     for i in range(services):
         p = ServicePort("default", f"s{i}", "http", "TCP", str(IPv4Address(svc0 + i)), 80,
-                        node_port=30000 + i % 2768 if i < 2768 else None,
+                        node_port=30000 + i if i < 2768 else None,
                         session_affinity_timeout=60 if affinity else None)
         ports.append(p)
         eps[p.key] = [Endpoint(str(IPv4Address(pod0 + (i * endpoints + j) % 60000)), 8080,
@@ -33,71 +33,156 @@ def cluster(
     return ports, eps
 
 
-def build(ports: Sequence[ServicePort], eps: Mapping[Key, Sequence[Endpoint]]) -> Ruleset:
+def pieces(ports: Sequence[ServicePort],
+           eps: Mapping[PortKey, Sequence[Endpoint]]) -> dict[PortKey, Piece | None]:
+    return {p.key: ruleset.piece(p, eps.get(p.key, ()), NODE) for p in ports}
+
+
+def loaded(ports: Sequence[ServicePort], eps: Mapping[PortKey, Sequence[Endpoint]]) -> Tables:
+    t = Tables(NODE)
+    t.reset()
+    t.update(pieces(ports, eps))
+    return t
+
+
+def build(ports: Sequence[ServicePort], eps: Mapping[PortKey, Sequence[Endpoint]]) -> Ruleset:
     return ruleset.build(ports, eps, NODE)
 
 
-def test_full_replaces_the_table_in_one_document() -> None:
-    cmds = ruleset.full(build(*cluster(2)))
-    table = {"table": {"family": "ip", "name": "podnet-proxy"}}
-    assert cmds[:3] == [{"add": table}, {"delete": table}, {"add": table}]
-    json.dumps(cmds)  # plain JSON all the way down
-    hooks = sorted(
-        (c["add"]["chain"]["hook"], c["add"]["chain"]["type"], c["add"]["chain"]["prio"])
-        for c in cmds if "chain" in c.get("add", {}) and "hook" in c["add"]["chain"]
-    )
-    assert hooks == [("output", "filter", -90), ("output", "nat", -100),
-                     ("postrouting", "nat", 100), ("prerouting", "filter", -90),
-                     ("prerouting", "nat", -100)]
+def test_reset_replaces_the_table_with_the_static_one() -> None:
+    script = Tables(NODE).reset()
+    lines = [c.text for c in script]
+    assert lines[:3] == ["add table ip podnet-proxy", "delete table ip podnet-proxy",
+                         "add table ip podnet-proxy"]
+    hooks = sorted(line.split("{")[1] for line in lines if " hook " in line)
+    assert hooks == [
+        " type filter hook output priority -90 ; policy accept ; }",
+        " type filter hook prerouting priority -90 ; policy accept ; }",
+        " type nat hook output priority -100 ; policy accept ; }",
+        " type nat hook postrouting priority 100 ; policy accept ; }",
+        " type nat hook prerouting priority -100 ; policy accept ; }",
+    ]
+
+
+def test_a_plain_service_is_map_elements_and_a_shared_chain() -> None:
+    ports, eps = cluster(1)
+    script = Tables(NODE).update(pieces(ports, eps))
+    assert [c.text for c in script] == [
+        "add chain ip podnet-proxy cluster-3",
+        "add chain ip podnet-proxy external-3",
+        "add rule ip podnet-proxy cluster-3 ip saddr != 10.244.0.0/16 jump mark-for-masquerade",
+        "add rule ip podnet-proxy cluster-3 ct mark set numgen random mod 3 dnat ip to "
+        "ip daddr . meta l4proto . th dport . ct mark map @service-endpoints",
+        "add rule ip podnet-proxy external-3 jump mark-for-masquerade",
+        "add rule ip podnet-proxy external-3 goto cluster-3",
+        "add element ip podnet-proxy hairpin-endpoints { "
+        "10.244.0.2 . 10.244.0.2, 10.244.0.3 . 10.244.0.3, 10.244.0.4 . 10.244.0.4 }",
+        "add element ip podnet-proxy service-endpoints { "
+        "10.96.1.0 . tcp . 80 . 0 : 10.244.0.2 . 8080, "
+        "10.96.1.0 . tcp . 80 . 1 : 10.244.0.3 . 8080, "
+        "10.96.1.0 . tcp . 80 . 2 : 10.244.0.4 . 8080, "
+        "10.250.0.2 . tcp . 30000 . 0 : 10.244.0.2 . 8080, "
+        "10.250.0.2 . tcp . 30000 . 1 : 10.244.0.3 . 8080, "
+        "10.250.0.2 . tcp . 30000 . 2 : 10.244.0.4 . 8080 }",
+        "add element ip podnet-proxy service-ips { 10.96.1.0 . tcp . 80 : goto cluster-3 }",
+        "add element ip podnet-proxy service-nodeports { tcp . 30000 : goto external-3 }",
+    ]
 
 
 def test_no_change_no_commands() -> None:
     ports, eps = cluster(50)
-    assert ruleset.diff(build(ports, eps), build(ports, eps)) == []
+    t = loaded(ports, eps)
+    assert t.update(pieces(ports, eps)) == []
 
 
-@pytest.mark.parametrize("affinity", [False, True])
-def test_one_endpoint_change_is_a_handful_of_statements(affinity: bool) -> None:
-    ports, eps = cluster(2000, affinity=affinity)
-    before = build(ports, eps)
-    key = ports[1234].key
-    swapped = {**eps, key: [*eps[key][:2], Endpoint("10.244.250.1", 8080)]}
-    cmds = ruleset.diff(before, build(ports, swapped))
-    # new endpoint chain (+ its rules), service chain rewritten, old chain flushed and
-    # deleted. With affinity the service chain has one lookup rule per endpoint and there
-    # is one set more and one less: bounded by that service's endpoints, not the cluster.
-    bound = 16 if affinity else 9
-    assert statement_count(cmds) <= bound, cmds
-    grown = {**eps, key: [*eps[key], Endpoint("10.244.250.1", 8080)]}
-    assert statement_count(ruleset.diff(before, build(ports, grown))) <= bound
+@pytest.mark.parametrize(("services", "affinity"), [(1000, False), (10_000, False),
+                                                    (2000, True)])
+def test_one_endpoint_change_is_a_handful_of_statements(services: int, affinity: bool) -> None:
+    ports, eps = cluster(services, affinity=affinity)
+    key = ports[567].key
+    for new in ([*eps[key][:2], Endpoint("10.244.250.1", 8080, node_name="node-0")],
+                [*eps[key], Endpoint("10.244.250.1", 8080, node_name="node-0")],
+                eps[key][1:]):
+        t = loaded(ports, eps)
+        port = ports[567]
+        script = t.update({key: ruleset.piece(port, new, NODE)})
+        # Bounded by that service's endpoints (its elements, a shared chain for a new
+        # endpoint count), never by the cluster's size.
+        assert statement_count(script) <= 24, text(script)
 
 
 def test_last_endpoint_gone_moves_the_service_to_reject_and_back() -> None:
     ports, eps = cluster(100)
-    key = ports[7].key
-    before = build(ports, eps)
-    after = build(ports, {**eps, key: []})
-    cmds = ruleset.diff(before, after)
-    text = json.dumps(cmds)
-    assert '"no-endpoint-services"' in text and '"no-endpoint-nodeports"' in text
-    assert statement_count(cmds) <= 20
-    deleted = [c["delete"]["chain"]["name"] for c in cmds if "chain" in c.get("delete", {})]
-    assert len(deleted) == 1 + 1 + 3  # svc-, ext-, three ep- chains
-    back = ruleset.diff(after, before)
-    assert statement_count(back) <= 25
+    port = ports[7]
+    t = loaded(ports, eps)
+    script = t.update({port.key: ruleset.piece(port, [], NODE)})
+    out = text(script)
+    assert "add element ip podnet-proxy no-endpoint-services { 10.96.1.7 . tcp . 80 : goto " \
+           "reject-service }" in out
+    assert "no-endpoint-nodeports" in out
+    assert statement_count(script) <= 20
+    back = t.update({port.key: ruleset.piece(port, eps[port.key], NODE)})
+    assert statement_count(back) <= 20
+    assert t.ruleset() == build(ports, eps)
+
+
+def test_shared_chains_follow_their_users() -> None:
+    ports, eps = cluster(3)
+    t = loaded(ports, eps)
+    one = ports[0]
+    grown = t.update({one.key: ruleset.piece(one, [*eps[one.key],
+                                                   Endpoint("10.244.9.9", 80)], NODE)})
+    assert "add chain ip podnet-proxy cluster-4" in text(grown)
+    shrunk = t.update({one.key: ruleset.piece(one, eps[one.key], NODE)})
+    assert "delete chain ip podnet-proxy cluster-4" in text(shrunk)
+    gone = t.update({p.key: None for p in ports})
+    assert "delete chain ip podnet-proxy cluster-3" in text(gone)
+    assert t.ruleset() == build([], {})
 
 
 def test_references_come_before_what_they_refer_to() -> None:
-    ports, eps = cluster(10)
-    before = build(ports, eps)
-    after = build(ports[1:], eps)
-    cmds = ruleset.diff(before, after)
-    kinds = [(verb, next(iter(body))) for c in cmds for verb, body in c.items()]
-    first_chain_delete = kinds.index(("delete", "chain"))
-    assert kinds.index(("delete", "element")) < first_chain_delete
-    assert kinds.index(("flush", "chain")) < first_chain_delete
-    # removing a service does not touch the others
-    assert statement_count(cmds) <= 12
+    ports, eps = cluster(10, affinity=True)
+    t = loaded(ports, eps)
+    lines = [c.text for c in t.update({ports[0].key: None})]
+    verbs = [" ".join(line.split()[:2]) for line in lines]
+    first_chain_delete = verbs.index("delete chain")
+    assert verbs.index("delete element") < first_chain_delete
+    assert verbs.index("flush chain") < first_chain_delete
+    assert verbs.index("delete set") > first_chain_delete
+
+
+def test_incremental_updates_end_where_a_full_build_does() -> None:
+    ports, eps = cluster(60)
+    rng = random.Random(4)
+    t = loaded(ports, eps)
+    state = dict(eps)
+    live = {p.key: p for p in ports}
+    for _ in range(200):
+        p = rng.choice(ports)
+        roll = rng.random()
+        if roll < 0.1:
+            live.pop(p.key, None)
+            t.update({p.key: None})
+            continue
+        live[p.key] = p
+        base = list(state[p.key])
+        if roll < 0.5 and base:
+            base.pop(rng.randrange(len(base)))
+        else:
+            base.append(Endpoint(f"10.244.{rng.randrange(3)}.{rng.randrange(250)}", 8080,
+                                 node_name=rng.choice(["node-0", "node-1"])))
+        state[p.key] = sorted(set(base), key=lambda e: (IPv4Address(e.ip), e.port))
+        t.update({p.key: ruleset.piece(p, state[p.key], NODE)})
+    assert t.ruleset() == build(list(live.values()), state)
+
+
+def test_cold_sync_comes_in_bounded_transactions() -> None:
+    ports, eps = cluster(2500, endpoints=10)
+    t = Tables(NODE)
+    scripts = list(t.load(ruleset.piece(p, eps[p.key], NODE) for p in ports))
+    assert len(scripts) == 1 + 3  # the static table, then 1,000 ports at a time
+    assert max(statement_count(s) for s in scripts) < 40_000
+    assert t.ruleset() == build(ports, eps)
 
 
 def test_names_are_stable_and_independent_of_order() -> None:
@@ -106,30 +191,29 @@ def test_names_are_stable_and_independent_of_order() -> None:
     assert a == b
 
 
-def test_bad_addresses_never_reach_nft() -> None:
+@pytest.mark.parametrize("bad", ["not-an-ip", "10.0.0.1 } ; flush ruleset", "300.1.1.1"])
+def test_bad_addresses_never_reach_nft(bad: str) -> None:
     p = ServicePort("default", "x", "", "TCP", "10.96.0.5", 80)
-    rs = build([p], {p.key: [Endpoint("not-an-ip", 80)]})
     with pytest.raises(ValueError):
-        ruleset.full(rs)
+        Tables(NODE).update({p.key: ruleset.piece(p, [Endpoint(bad, 80)], NODE)})
 
 
-def test_build_and_diff_timing(capsys: pytest.CaptureFixture[str]) -> None:
+def test_comments_cannot_end_the_string() -> None:
+    rule = ruleset.Rule((ruleset.Verdict("accept"),), 'a"b\\c\nd')
+    assert render.rule("x", rule) == 'add rule ip podnet-proxy x accept comment "abcd"'
+
+
+def test_cold_sync_python_timing(capsys: pytest.CaptureFixture[str]) -> None:
     """Pure Python only; the kernel side is measured by bench/proxy."""
     ports, eps = cluster(10_000, endpoints=10)
     t0 = time.perf_counter()
-    before = build(ports, eps)
+    made = [ruleset.piece(p, eps[p.key], NODE) for p in ports]
     built = time.perf_counter() - t0
     t0 = time.perf_counter()
-    cmds = ruleset.full(before)
+    scripts = [text(s) for s in Tables(NODE).load(made)]
     rendered = time.perf_counter() - t0
-    key = ports[5000].key
-    after = build(ports, {**eps, key: eps[key][1:]})
-    t0 = time.perf_counter()
-    d = ruleset.diff(before, after)
-    diffed = time.perf_counter() - t0
     with capsys.disabled():
-        print(f"\n  10,000 services x 10 endpoints: build {built:.2f} s, full() {rendered:.2f} s "
-              f"({len(cmds)} commands), one-endpoint diff {diffed * 1000:.0f} ms "
-              f"({statement_count(d)} statements)")
-    assert statement_count(d) <= 9
-    assert built < 30  # a guard against accidental quadratic work, not a benchmark
+        print(f"\n  10,000 services x 10 endpoints: pieces {built:.2f} s, scripts "
+              f"{rendered:.2f} s ({len(scripts)} transactions, "
+              f"{sum(map(len, scripts)) / 1e6:.1f} MB of nft text)")
+    assert built + rendered < 30  # a guard against accidental quadratic work
