@@ -6,18 +6,19 @@ Against a real `podnet up` on this machine, side by side in one run:
 2. first-packet latency: TCP connect() times from a python:3.11 pod to an agnhost
    serve-hostname pod, by pod IP and by ClusterIP (interleaved), with 100 and with 1,000
    Services in the cluster (the extra ones select a label no pod has: no endpoints);
-3. network programming latency at 1,000 Services: create a Service whose selector matches
-   ready pods, then connect from the host to its ClusterIP every 2 ms until it answers
-   (includes the API write, the EndpointSlice controller, the proxy's watch and sync);
-   peer: when a watcher sees the Service's EndpointSlice with endpoints;
-4. cold sync of N Services x 10 endpoints: `ruleset.build` + `ruleset.full` in-process at
-   1,000 and 10,000 (no kernel), and the 1,000-service table applied with `nft.apply`
-   into a throwaway network namespace. The 10,000-service table is never sent to the
-   kernel here (about 340k statements); its kernel time is extrapolated and says so.
+3. network programming latency at 1,000 and at 10,000 Services: create a Service whose
+   selector matches ready pods, then connect from the host to its ClusterIP every 2 ms
+   until it answers (includes the API write, the EndpointSlice controller, the proxy's
+   watch and sync); peer: when a watcher sees the Service's EndpointSlice with endpoints;
+4. cold sync of N Services x 10 endpoints, as the proxier's first sync does it: pieces
+   (`ruleset.piece`), scripts (`tables.Tables.load`, nft text), then every transaction
+   applied with `nft.apply` into a throwaway network namespace — at 1,000, 3,000 and
+   10,000 Services, in that order, with the machine's free memory checked between.
 
 Safety: at most MAX_SERVICES Services; every wait has a deadline; traffic goes only to
 cluster addresses on this machine; `podnet down --purge` and the throwaway namespace's
-removal run in `finally`.
+removal run in `finally`; no cold-sync transaction holds more than `tables.BATCH`
+service ports.
 
     .venv/bin/python -m bench.proxy [--write docs/benchmarks.md]
 """
@@ -48,7 +49,7 @@ from bench.api import PODNET, env, machine, pct
 NAME = "benchproxy"
 PORT = 19443
 NS = "default"
-MAX_SERVICES = 2000  # hard ceiling for this benchmark (see the module docstring)
+MAX_SERVICES = 10_100  # hard ceiling for this benchmark (see the module docstring)
 NETNS = f"podnet-{NAME}-node-0"
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.39"
 IPERF_IMAGE = "docker.io/networkstatic/iperf3"
@@ -187,7 +188,7 @@ def fill_services(api: Api, total: int, start: int) -> int:
     if total > MAX_SERVICES:
         raise ValueError(f"refusing to create more than {MAX_SERVICES} Services")
     i = start
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     have = service_count(api)
     while have < total and time.monotonic() < deadline:
         api.call("POST", api.services(), service(f"empty-{i}", {"bench-none": f"x{i}"}, 80,
@@ -334,13 +335,14 @@ def host_connects(ip: str, port: int, deadline: float) -> float | None:
     return None
 
 
-def programming(api: Api, selector: dict[str, str]) -> tuple[list[float], list[float]]:
+def programming(api: Api, selector: dict[str, str],
+                tag: str) -> tuple[list[float], list[float]]:
     watch = SliceWatch(api)
     to_kernel: list[float] = []
     to_slice: list[float] = []
     try:
         for i in range(PROG_SAMPLES):
-            name = f"prog-{i}"
+            name = f"prog-{tag}-{i}"
             t0 = time.perf_counter()
             svc = api.call("POST", api.services(), service(name, selector, 80, 9376))
             ip = svc["spec"]["clusterIP"]
@@ -377,18 +379,23 @@ def synthetic(services: int, endpoints: int = 10) -> tuple[list[Any], dict[Any, 
     return ports, eps
 
 
-def cold_pure(services: int) -> tuple[float, float, list[dict[str, Any]]]:
-    from podnet.proxy import ruleset
+def cold_compute(services: int) -> tuple[float, float, list[str], int]:
+    """The proxier's first-sync computation: pieces, then the scripts (nft text)."""
+    from podnet.proxy import ruleset, tables
 
     node = ruleset.NodeInfo(node_ip="10.250.0.2", node_name="node-0")
     ports, eps = synthetic(services)
     t0 = time.perf_counter()
-    rs = ruleset.build(ports, eps, node)
-    built = time.perf_counter() - t0
+    pieces = [ruleset.piece(p, eps[p.key], node) for p in ports]
+    made = time.perf_counter() - t0
     t0 = time.perf_counter()
-    cmds = ruleset.full(rs)
+    statements = 0
+    scripts = []
+    for script in tables.Tables(node).load(pieces):
+        statements += tables.statement_count(script)
+        scripts.append(tables.text(script))
     rendered = time.perf_counter() - t0
-    return built, rendered, cmds
+    return made, rendered, scripts, statements
 
 
 def _in_fresh_netns(work: Any) -> Any:
@@ -406,39 +413,29 @@ def _in_fresh_netns(work: Any) -> Any:
         time.sleep(0.5)
 
 
-def cold_kernel(cmds: list[dict[str, Any]], rounds: int = 3,
-                peer: bool = True) -> tuple[list[float], list[float]]:
-    """Apply `cmds` with `nft.apply` (libnftables JSON, as the proxy does) into fresh
-    namespaces; peer: the same table in nft's native text (as `nft list table` prints it)
-    loaded with `nft -f`, also into fresh namespaces. Alternated, `rounds` of each."""
+def free_mb() -> int:
+    return int(subprocess.run(["free", "-m"], capture_output=True, text=True
+                              ).stdout.splitlines()[1].split()[6])
+
+
+def cold_kernel(scripts: list[str], rounds: int = 3) -> list[float]:
+    """Apply every script in order with `nft.apply` (libnftables, as the proxier does)
+    into a fresh namespace; seconds per round."""
     from podnet.proxy import nft
 
-    text = ""
+    async def load(ns: str) -> None:
+        for script in scripts:
+            await nft.apply(ns, script)
 
-    def json_apply(ns: str) -> float:
-        nonlocal text
+    def timed(ns: str) -> float:
         t0 = time.perf_counter()
-        asyncio.run(nft.apply(ns, cmds))
+        asyncio.run(load(ns))
         took = time.perf_counter() - t0
-        if not text:
-            text = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "ip",
-                                   "podnet-proxy"], capture_output=True, text=True, check=True,
-                                  timeout=120).stdout
+        if free_mb() < 2000:
+            raise RuntimeError("less than 2 GB of memory left; stopping the cold sync")
         return took
 
-    def text_apply(ns: str) -> float:
-        t0 = time.perf_counter()
-        subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=text, text=True,
-                       capture_output=True, check=True, timeout=120)
-        return time.perf_counter() - t0
-
-    via_json: list[float] = []
-    via_text: list[float] = []
-    for _ in range(rounds):
-        via_json.append(_in_fresh_netns(json_apply))
-        if peer:
-            via_text.append(_in_fresh_netns(text_apply))
-    return via_json, via_text
+    return [_in_fresh_netns(timed) for _ in range(rounds)]
 
 
 # --------------------------------------------------------------------------- main
@@ -457,27 +454,6 @@ def stat(values: list[float], p: float) -> float:
 
 def added(c: dict[str, list[float]], p: float) -> float:
     return stat(c["cluster"], p) - stat(c["pod"], p)
-
-
-def proxy_work(api: Api) -> tuple[float, float]:
-    """The proxy's pure work per sync on the cluster's real objects, in this process:
-    `proxier.desired` (every Service and EndpointSlice → the whole ruleset) and the
-    `ruleset.diff` for one Service more; medians of 5, in seconds."""
-    from podnet.proxy import proxier, ruleset
-
-    services = api.call("GET", "/api/v1/services")["items"]
-    slices = api.call("GET", "/apis/discovery.k8s.io/v1/endpointslices")["items"]
-    node = ruleset.NodeInfo(node_ip="10.250.0.2", node_name="node-0")
-    builds, diffs = [], []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        after, _ = proxier.desired(services, slices, node)
-        builds.append(time.perf_counter() - t0)
-        before, _ = proxier.desired(services[1:], slices, node)
-        t0 = time.perf_counter()
-        ruleset.diff(before, after)
-        diffs.append(time.perf_counter() - t0)
-    return statistics.median(builds), statistics.median(diffs)
 
 
 def main() -> int:
@@ -560,57 +536,40 @@ def main() -> int:
             f" / {stat(lat1000['pod'], 99) / stat(lat100['pod'], 99):.2f}")
 
         check_alone()
-        # 3. network programming latency at ~1,000 Services
-        n_prog = service_count(api)
-        to_kernel, to_slice = programming(api, {"app": "bench-web"})
-        add(f"new Service → host connect succeeds, {n_prog} Services p50 / p99 (ms)",
-            f"{pct(to_kernel, 50) * 1e3:.0f} / {pct(to_kernel, 99) * 1e3:.0f}", "p99 <= 100",
-            f"EndpointSlice seen by a watcher p50 {pct(to_slice, 50) * 1e3:.0f} / p99 "
-            f"{pct(to_slice, 99) * 1e3:.0f} ms ({PROG_SAMPLES} samples, 2 ms polls)")
-        check_alone()
-        built, diffed = proxy_work(api)
-        add(f"proxy's pure work per sync at {service_count(api)} Services (ms)",
-            f"{(built + diffed) * 1e3:.0f}", "",
-            f"desired() {built * 1e3:.0f} + diff() {diffed * 1e3:.1f}, in this process on the "
-            "cluster's objects; a new Service takes two syncs (Service, then its slice)")
+        # 3. network programming latency at ~1,000 Services, then at ~10,000
+        for total in (0, 10_000):
+            if total:
+                nxt = fill_services(api, total - PROG_SAMPLES - 10, nxt)
+                wait_proxy(api, timeout=300)
+                check_alone()
+            n_prog = service_count(api)
+            to_kernel, to_slice = programming(api, {"app": "bench-web"}, f"p{total}")
+            add(f"new Service → host connect succeeds, {n_prog} Services p50 / p99 (ms)",
+                f"{pct(to_kernel, 50) * 1e3:.0f} / {pct(to_kernel, 99) * 1e3:.0f}",
+                "p99 <= 100" if n_prog < 5000 else "p99 <= 250",
+                f"EndpointSlice seen by a watcher p50 {pct(to_slice, 50) * 1e3:.0f} / p99 "
+                f"{pct(to_slice, 99) * 1e3:.0f} ms ({PROG_SAMPLES} samples, 2 ms polls)")
     finally:
         if state.exists():
             subprocess.run([*PODNET, "down", "--name", NAME, "--state-dir", str(state),
                             "--purge"], capture_output=True, env=env(), timeout=180)
         shutil.rmtree(root, ignore_errors=True)
 
-    # 4. cold sync, with the cluster gone (nothing else competes for the cores)
-    from podnet.proxy.ruleset import statement_count
-
-    _, _, cmds500 = cold_pure(500)
-    j500, _ = cold_kernel(cmds500, rounds=1, peer=False)
-    st500 = statement_count(cmds500)
-    del cmds500
-    b1, f1, cmds1 = cold_pure(1000)
-    j1, t1 = cold_kernel(cmds1)
-    k1 = statistics.median(j1)
-    st1 = statement_count(cmds1)
-    del cmds1
-    b10, f10, cmds10 = cold_pure(10_000)
-    st10 = statement_count(cmds10)
-    del cmds10
-    add("cold sync 1,000 x 10: build + full, no kernel (s)", f"{b1 + f1:.2f}", "",
-        f"build {b1:.2f} + full {f1:.2f}; {st1:,} statements")
-    add("cold sync 1,000 x 10: nft.apply, fresh netns, median of 3 (s)", f"{k1:.2f}", "",
-        f"same table as nft text via `nft -f`: {statistics.median(t1):.2f} s "
-        f"(runs {', '.join(f'{x:.2f}' for x in j1)} vs {', '.join(f'{x:.2f}' for x in t1)})")
-    add("cold sync 1,000 x 10, total (s)", f"{b1 + f1 + k1:.2f}", "",
-        f"scaling check: 500 x 10 ({st500:,} statements) applied in {j500[0]:.2f} s")
-    add("cold sync 10,000 x 10: build + full, no kernel (s)", f"{b10 + f10:.2f}", "<= 2 (all)",
-        f"build {b10:.2f} + full {f10:.2f}; {st10:,} statements")
-    kernel10 = k1 * st10 / st1
-    add("cold sync 10,000 x 10 incl. kernel, extrapolated (s)", f"{b10 + f10 + kernel10:.1f}",
-        "<= 2", f"kernel part {kernel10:.1f} s: the 1,000 apply scaled by statements")
-    notes.append("The 10,000-service table is never sent to the kernel by this benchmark "
-                 f"({st10:,} statements); its kernel share is the 1,000-service apply "
-                 "scaled linearly by statement count.")
+    # 4. cold sync, with the cluster gone (nothing else competes for the cores); growing
+    # sizes, memory checked after each (see the module docstring)
+    for services in (1000, 3000, 10_000):
+        made, rendered, scripts, statements = cold_compute(services)
+        runs = cold_kernel(scripts, rounds=3)
+        k = statistics.median(runs)
+        add(f"cold sync {services:,} x 10, sent to the kernel, median of 3 (s)",
+            f"{made + rendered + k:.2f}", "<= 2" if services == 10_000 else "",
+            f"compute {made + rendered:.2f} (pieces {made:.2f} + nft text {rendered:.2f}) + "
+            f"kernel {k:.2f} (runs {', '.join(f'{x:.2f}' for x in runs)}); "
+            f"{statements:,} statements in {len(scripts)} transactions; "
+            f"{free_mb():,} MB free after")
+        del scripts
     if args.write:
-        lines = [f"\n### bench/proxy — {time.strftime('%Y-%m-%d')}\n",
+        lines = [f"\n### bench/proxy — {time.strftime('%Y-%m-%d')} (incremental proxy)\n",
                  f"Machine: {machine()}. Client pods, servers, proxy and API share the "
                  "machine.\n",
                  "| measure | result | goal | peer in the same run |", "|---|---|---|---|"]
