@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -79,6 +79,24 @@ async def apply(netns: str, script: str, backend: Backend = "lib") -> None:
     if rc != 0:
         lines = script.count("\n") + 1
         raise KernelError(f"nft -f - ({lines} commands)", err[:4000], rc, netns)
+
+
+async def apply_each(netns: str, scripts: Iterable[str], backend: Backend = "lib") -> int:
+    """Apply `scripts` in order, each as its own transaction; returns how many. `scripts`
+    is pulled lazily, so the next one is computed while the kernel takes the previous:
+    libnftables runs in the worker thread and ctypes releases the GIL around it, so on a
+    cold sync Python and the kernel work at the same time. Stops at the first error."""
+    running: asyncio.Task[None] | None = None
+    count = 0
+    for script in scripts:
+        if running is not None:
+            await running
+        running = asyncio.create_task(apply(netns, script, backend))
+        await asyncio.sleep(0)  # let it reach the worker thread before making the next
+        count += 1
+    if running is not None:
+        await running
+    return count
 
 
 async def list_table(netns: str, backend: Backend = "lib") -> dict[str, Any]:

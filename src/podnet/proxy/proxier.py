@@ -28,7 +28,7 @@ from podnet.client.rest import ApiClient
 from podnet.kernel.run import run
 from podnet.proxy import nft, ruleset, tables
 from podnet.proxy.healthcheck import HealthServers, Target
-from podnet.proxy.tracker import ServiceTracker
+from podnet.proxy.tracker import ServiceTracker, health_target
 from podnet.proxy.views import ServicePort, endpoints_for
 
 log = logging.getLogger("podnet.proxy")
@@ -82,8 +82,7 @@ def health_targets(services: Iterable[Mapping[str, Any]], slices: Iterable[Mappi
             if not hc or hc in out:
                 continue
             eps = endpoints_for(port, by_service.get((port.namespace, port.name), []))
-            local = sum(1 for e in eps if e.ready and e.node_name == node_name)
-            out[hc] = Target(port.namespace, port.name, local)
+            out[hc] = health_target(port, eps, node_name)
     return out
 
 
@@ -171,9 +170,9 @@ class Proxier:
         try:
             if self.needs_full:
                 pieces = sorted(self.tracker.pieces.values(), key=lambda p: p.key)
-                for script in self.tables.load(pieces):
-                    statements += tables.statement_count(script)
-                    await nft.apply(self.netns, tables.text(script))
+                counts: list[int] = []
+                await nft.apply_each(self.netns, tables.texts(self.tables.load(pieces), counts))
+                statements = sum(counts)
                 self.needs_full = False
             else:
                 script = self.tables.update(changes)

@@ -20,8 +20,8 @@ from podnet.proxy.ruleset import (
     Dnat,
     DnatMap,
     Expr,
+    Hairpin,
     HasMark,
-    InSet,
     Key,
     Lookup,
     Masquerade,
@@ -81,8 +81,8 @@ def expr(e: Expr) -> str:
         return verdict(e)
     if isinstance(e, Lookup):
         return f"{' . '.join(e.keys)} vmap @{_name(e.map)}"
-    if isinstance(e, InSet):
-        return f"{' . '.join(e.keys)} @{_name(e.set)}"
+    if isinstance(e, Hairpin):
+        return "ct state new ct status dnat fib daddr . iif oif exists"
     if isinstance(e, Numgen):
         arms = ", ".join(f"{i} : goto {_name(t)}" for i, t in enumerate(e.targets))
         return f"numgen random mod {len(e.targets)} vmap {{ {arms} }}"

@@ -17,8 +17,7 @@ principle 5). `podnet.proxy.render` turns the IR into nft's text syntax.
 
 Per packet the work does not grow with the number of Services: a new connection costs one
 hash lookup in a verdict map (`service-ips`, or `service-nodeports` on the node IP), one
-`numgen` and one hash lookup in `service-endpoints`; in postrouting one hash lookup in the
-hairpin set.
+`numgen` and one hash lookup in `service-endpoints`; after DNAT one route lookup (hairpin).
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ NO_ENDPOINT_IPS = "no-endpoint-services"
 NO_ENDPOINT_NODEPORTS = "no-endpoint-nodeports"
 SERVICE_ENDPOINTS = "service-endpoints"
 LOCAL_ENDPOINTS = "local-endpoints"
-HAIRPIN = "hairpin-endpoints"
 SERVICES = "services"
 REJECT_UNSERVED = "reject-unserved"
 REJECT = "reject-service"
@@ -104,11 +102,12 @@ class Lookup:
 
 
 @dataclass(frozen=True, slots=True)
-class InSet:
-    """`<keys joined by .> @<set>`: matches when the packet's key is in the set."""
-
-    keys: tuple[str, ...]
-    set: str
+class Hairpin:
+    """`ct state new ct status dnat fib daddr . iif oif exists`: the first packet of a
+    connection that DNAT sends back out of the interface it came in on — with one /32
+    route per pod, that is an endpoint reaching itself through its Service. (nft cannot
+    compare source and destination directly; the route lookup answers the same question
+    without a per-endpoint element.)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +162,7 @@ class Remember:
 
 
 Expr: TypeAlias = (
-    Match | HasMark | Verdict | Lookup | InSet | Numgen | Dnat | DnatMap | SetMark
+    Match | HasMark | Verdict | Lookup | Hairpin | Numgen | Dnat | DnatMap | SetMark
     | Masquerade | Reject | Remember
 )
 Key: TypeAlias = tuple[str | int, ...]
@@ -240,9 +239,10 @@ class Piece:
     """What one service port adds to the table. `chains` and `sets` are its own (named
     after its hash, so no other piece has them); `shared` names the shared dispatch
     chains it points at; `elements` are (map or set, key, data). Two pieces may add the
-    same hairpin element (one pod behind two Services): `tables.Tables` counts them."""
+    same map key (two Services given one external IP and port): `tables.Tables` counts."""
 
     key: PortKey
+    label: str  # `ns/name:port/proto`, for trace
     elements: tuple[tuple[str, Key, Value], ...]
     shared: frozenset[str] = frozenset()
     chains: tuple[Chain, ...] = ()
@@ -293,9 +293,9 @@ def shared_chain(name: str, node: NodeInfo) -> Chain:
 
 def _static(node: NodeInfo) -> tuple[list[Chain], list[SetDef]]:
     masq_rule = Rule((HasMark(MASQ_BIT), SetMark(MASQ_BIT, "^"), Masquerade()))
-    # An endpoint reaching itself through its Service: after DNAT source and destination
-    # are the same address, which nft cannot compare directly, so the set holds the pair.
-    hairpin_rule = Rule((InSet(("ip saddr", "ip daddr"), HAIRPIN), Masquerade()), "hairpin")
+    # After DNAT (this runs at -90): an endpoint that reached itself must be masqueraded,
+    # or its reply would skip the node and never be un-NATed.
+    hairpin_rule = Rule((Hairpin(), Verdict("jump", MARK_MASQ)), "hairpin")
     unserved = [
         Rule((Lookup(IP_PORT_KEY, NO_ENDPOINT_IPS),)),
         Rule((Match("ip daddr", node.node_ip), Lookup(PORT_KEY, NO_ENDPOINT_NODEPORTS))),
@@ -312,9 +312,8 @@ def _static(node: NodeInfo) -> tuple[list[Chain], list[SetDef]]:
               Hook("nat", "prerouting", PRIO_DSTNAT)),
         Chain("nat-output", (Rule((Verdict("jump", SERVICES),)),),
               Hook("nat", "output", PRIO_DSTNAT)),
-        Chain("nat-postrouting", (masq_rule, hairpin_rule),
-              Hook("nat", "postrouting", PRIO_SRCNAT)),
-        Chain("filter-prerouting", (Rule((Verdict("jump", REJECT_UNSERVED),)),),
+        Chain("nat-postrouting", (masq_rule,), Hook("nat", "postrouting", PRIO_SRCNAT)),
+        Chain("filter-prerouting", (hairpin_rule, Rule((Verdict("jump", REJECT_UNSERVED),))),
               Hook("filter", "prerouting", PRIO_REJECT)),
         Chain("filter-output", (Rule((Verdict("jump", REJECT_UNSERVED),)),),
               Hook("filter", "output", PRIO_REJECT)),
@@ -338,7 +337,6 @@ def _static(node: NodeInfo) -> tuple[list[Chain], list[SetDef]]:
         SetDef(NO_ENDPOINT_NODEPORTS, port_only, "verdict"),
         SetDef(SERVICE_ENDPOINTS, (*ip_port, "mark"), "ipv4_addr . inet_service"),
         SetDef(LOCAL_ENDPOINTS, (*ip_port, "mark"), "ipv4_addr . inet_service"),
-        SetDef(HAIRPIN, ("ipv4_addr", "ipv4_addr")),
     ]
     return chains, sets
 
@@ -435,8 +433,8 @@ def _sticky(port: ServicePort, internal: Sequence[Endpoint], cluster_wide: Seque
             Rule((Match("meta l4proto", proto), Dnat(ep.ip, ep.port)),
                  f"{port.label} -> {ep.address}"),
         )))
-    return Piece(port.key, tuple(elems), frozenset(), tuple(chains), tuple(sets.values()),
-                 tuple(labels))
+    return Piece(port.key, port.label, tuple(elems), frozenset(), tuple(chains),
+                 tuple(sets.values()), tuple(labels))
 
 
 def element_label(name: str, key: Key) -> str:
@@ -447,14 +445,6 @@ def element_label(name: str, key: Key) -> str:
 
 _ADDRESS_MAPS = frozenset({SERVICE_IPS, SERVICE_NODEPORTS, NO_ENDPOINT_IPS,
                            NO_ENDPOINT_NODEPORTS})
-
-
-def piece(port: ServicePort, endpoints: Sequence[Endpoint], node: NodeInfo) -> Piece:
-    """`_piece`, with a label on each address entry (for trace)."""
-    pc = _piece(port, endpoints, node)
-    extra = tuple((element_label(m, k), port.label) for m, k, _ in pc.elements
-                  if m in _ADDRESS_MAPS)
-    return Piece(pc.key, pc.elements, pc.shared, pc.chains, pc.sets, pc.labels + extra)
 
 
 def _checked(port: ServicePort, endpoints: Sequence[Endpoint]) -> None:
@@ -468,7 +458,7 @@ def _checked(port: ServicePort, endpoints: Sequence[Endpoint]) -> None:
             raise ValueError(f"{port.label}: endpoint {e.ip!r} is not an IPv4 address")
 
 
-def _piece(port: ServicePort, endpoints: Sequence[Endpoint], node: NodeInfo) -> Piece:
+def piece(port: ServicePort, endpoints: Sequence[Endpoint], node: NodeInfo) -> Piece:
     """What `port`, with these endpoints (all of them, with their conditions, as
     `views.endpoints_for` gives them), adds to the table.
 
@@ -490,20 +480,18 @@ def _piece(port: ServicePort, endpoints: Sequence[Endpoint], node: NodeInfo) -> 
     external_ips = (*port.external_ips, *port.lb_ips)
     cluster_wide = usable(endpoints)
     if port.cluster_ip is None:
-        return Piece(port.key, ())
+        return Piece(port.key, port.label, ())
     if not cluster_wide:
         reject = Verdict("goto", REJECT)
         for ip in (port.cluster_ip, *external_ips):
             elems.append((NO_ENDPOINT_IPS, (ip, proto, port.port), reject))
         if port.node_port:
             elems.append((NO_ENDPOINT_NODEPORTS, (proto, port.node_port), reject))
-        return Piece(port.key, tuple(elems))
-    local = usable(endpoints, node.node_name)
+        return Piece(port.key, port.label, tuple(elems))
+    local = (usable(endpoints, node.node_name)
+             if port.internal_local or port.external_local else [])
     internal = local if port.internal_local else cluster_wide
     # Only an endpoint on this node can reach itself through this node's rules.
-    reachable = (*internal, *(local if port.external_local else cluster_wide))
-    for ip in sorted({e.ip for e in reachable if e.node_name in (None, node.node_name)}):
-        elems.append((HAIRPIN, (ip, ip), None))
     if port.session_affinity_timeout is not None:
         return _sticky(port, internal, cluster_wide, local, node, proto, elems)
     shared: set[str] = set()
@@ -515,7 +503,7 @@ def _piece(port: ServicePort, endpoints: Sequence[Endpoint], node: NodeInfo) -> 
     if port.node_port:
         outside.append((node.node_ip, proto, port.node_port))
     if not outside:
-        return Piece(port.key, tuple(elems), frozenset(shared))
+        return Piece(port.key, port.label, tuple(elems), frozenset(shared))
     chains: tuple[Chain, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     if port.external_local:
@@ -540,7 +528,7 @@ def _piece(port: ServicePort, endpoints: Sequence[Endpoint], node: NodeInfo) -> 
         elems.append((SERVICE_IPS, (ip, proto, port.port), verdict))
     if port.node_port:
         elems.append((SERVICE_NODEPORTS, (proto, port.node_port), verdict))
-    return Piece(port.key, tuple(elems), frozenset(shared), chains, (), labels)
+    return Piece(port.key, port.label, tuple(elems), frozenset(shared), chains, (), labels)
 
 
 def assemble(node: NodeInfo, pieces: Iterable[Piece]) -> Ruleset:
@@ -556,6 +544,8 @@ def assemble(node: NodeInfo, pieces: Iterable[Piece]) -> Ruleset:
         sets.update((s.name, s) for s in pc.sets)
         for name, key, value in pc.elements:
             elements.setdefault(name, {})[key] = value
+            if name in _ADDRESS_MAPS:
+                labels[element_label(name, key)] = pc.label
         shared |= pc.shared
         labels.update(pc.labels)
     for name in sorted(shared):

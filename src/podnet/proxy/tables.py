@@ -5,9 +5,9 @@ the nft commands that move it. Pure: a model in memory, no I/O (the proxier appl
 exactly that change: a one-endpoint change is a handful of element statements whatever
 the cluster size, because every piece is independent (`ruleset.piece`). What pieces
 share is counted here: the dispatch chains `cluster-<N>`, `external-<N>`, `local-<N>`
-(created with their first user, deleted with their last) and hairpin elements (one pod
-behind two Services). Two pieces claiming the same map key (two Services given the same
-external IP and port, which Kubernetes does not prevent) get the last writer's value.
+(created with their first user, deleted with their last) and map keys two pieces both
+claim (two Services given the same external IP and port, which Kubernetes does not
+prevent): the last writer's value holds until every claimant is gone.
 
 `reset()` starts over (the first sync replaces whatever a previous run left, stale chains
 included) and `load(pieces)` gives the cold sync as a series of bounded transactions,
@@ -53,6 +53,15 @@ Script = list[Command]
 def text(script: Sequence[Command]) -> str:
     """The script as `nft -f` input."""
     return "\n".join(c.text for c in script) + "\n"
+
+
+def texts(scripts: Iterable[Script], counts: list[int] | None = None) -> Iterator[str]:
+    """Each script as text, lazily (see `nft.apply_each`); appends each one's statement
+    count to `counts` if given."""
+    for script in scripts:
+        if counts is not None:
+            counts.append(statement_count(script))
+        yield text(script)
 
 
 def statement_count(script: Sequence[Command]) -> int:

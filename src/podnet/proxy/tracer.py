@@ -20,8 +20,8 @@ from podnet.proxy.ruleset import (
     Chain,
     Dnat,
     DnatMap,
+    Hairpin,
     HasMark,
-    InSet,
     Lookup,
     Masquerade,
     Match,
@@ -160,9 +160,10 @@ class _Walker:
                 return [_State(p, path, "reject")]
             elif isinstance(e, Verdict):
                 return self.verdict(where, e, _State(p, path, ""), depth)
-            elif isinstance(e, InSet):
-                key = tuple(_field(p, k) for k in e.keys)
-                if key not in self.rs.elements.get(e.set, {}):
+            elif isinstance(e, Hairpin):
+                # One /32 route per pod: the route back out of the packet's own interface
+                # exists exactly when DNAT chose the sender itself.
+                if not p.dnat or p.dnat.rsplit(":", 1)[0] != p.src:
                     return None
             elif isinstance(e, DnatMap):
                 key = tuple(_field(p, k) for k in ("ip daddr", "meta l4proto", "th dport"))

@@ -19,6 +19,12 @@ from podnet.proxy.ruleset import NodeInfo, Piece, PortKey
 from podnet.proxy.views import Endpoint, ServicePort, endpoints_for
 
 
+def health_target(port: ServicePort, endpoints: Iterable[Endpoint], node_name: str) -> Target:
+    """What `port`'s healthCheckNodePort reports: its ready endpoints on this node."""
+    local = sum(1 for e in endpoints if e.ready and e.node_name == node_name)
+    return Target(port.namespace, port.name, local)
+
+
 class ServiceTracker:
     def __init__(self, node: NodeInfo) -> None:
         self.node = node
@@ -46,8 +52,7 @@ class ServiceTracker:
                 self._udp.update({e.ip for e in eps})
             hc = port.health_check_node_port
             if hc:
-                local = sum(1 for e in eps if e.ready and e.node_name == self.node.node_name)
-                self._health[port.key] = (hc, Target(port.namespace, port.name, local))
+                self._health[port.key] = (hc, health_target(port, eps, self.node.node_name))
             pc = ruleset.piece(port, eps, self.node)
             self.pieces[port.key] = pc
             out[port.key] = pc

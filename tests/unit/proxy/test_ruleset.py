@@ -75,8 +75,6 @@ def test_a_plain_service_is_map_elements_and_a_shared_chain() -> None:
         "ip daddr . meta l4proto . th dport . ct mark map @service-endpoints",
         "add rule ip podnet-proxy external-3 jump mark-for-masquerade",
         "add rule ip podnet-proxy external-3 goto cluster-3",
-        "add element ip podnet-proxy hairpin-endpoints { "
-        "10.244.0.2 . 10.244.0.2, 10.244.0.3 . 10.244.0.3, 10.244.0.4 . 10.244.0.4 }",
         "add element ip podnet-proxy service-endpoints { "
         "10.96.1.0 . tcp . 80 . 0 : 10.244.0.2 . 8080, "
         "10.96.1.0 . tcp . 80 . 1 : 10.244.0.3 . 8080, "
