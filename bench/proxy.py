@@ -189,13 +189,16 @@ def fill_services(api: Api, total: int, start: int) -> int:
     if total > MAX_SERVICES:
         raise ValueError(f"refusing to create more than {MAX_SERVICES} Services")
     i = start
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900
     have = service_count(api)
+    t0 = time.monotonic()
     while have < total and time.monotonic() < deadline:
         api.call("POST", api.services(), service(f"empty-{i}", {"bench-none": f"x{i}"}, 80,
                                                  8080))
         i += 1
         have += 1
+        if have % 1000 == 0:
+            print(f"  ... {have} Services ({time.monotonic() - t0:.0f} s)", flush=True)
     if service_count(api) < total:
         raise RuntimeError(f"could not reach {total} Services in time")
     return i
