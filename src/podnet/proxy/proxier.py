@@ -158,8 +158,15 @@ class Proxier:
         changes: dict[ruleset.PortKey, ruleset.Piece | None] = {}
         for key in sorted(pending):
             ns, _, name = key.partition("/")
-            changes.update(self.tracker.changes(ns, name, self.services.cache.get(key),
-                                                self.slices.cache.by_index("service", key)))
+            try:
+                changes.update(self.tracker.changes(
+                    ns, name, self.services.cache.get(key),
+                    self.slices.cache.by_index("service", key)))
+            except ValueError as err:
+                # One Service we cannot serve (say, an unknown protocol) must not stop
+                # the others; its ports keep what they had until it changes again.
+                log.warning("component=proxy event=service-skipped service=%s error=%s",
+                            key, err)
         return changes
 
     async def sync(self) -> None:

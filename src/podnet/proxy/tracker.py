@@ -39,13 +39,15 @@ class ServiceTracker:
         """Record the current state of one Service; the ports that changed."""
         slices = list(slices)
         ports = ServicePort.from_service(service) if service is not None else []
-        out: dict[PortKey, Piece | None] = {}
         seen: set[PortKey] = set()
-        for port in ports:
+        fresh: list[tuple[ServicePort, tuple[Endpoint, ...], Piece]] = []
+        for port in ports:  # everything that may raise, before any state changes
             eps = tuple(endpoints_for(port, slices))
             seen.add(port.key)
-            if self._inputs.get(port.key) == (port, eps):
-                continue
+            if self._inputs.get(port.key) != (port, eps):
+                fresh.append((port, eps, ruleset.piece(port, eps, self.node)))
+        out: dict[PortKey, Piece | None] = {}
+        for port, eps, pc in fresh:
             self._forget(port.key)
             self._inputs[port.key] = (port, eps)
             if port.protocol == "UDP":
@@ -53,7 +55,6 @@ class ServiceTracker:
             hc = port.health_check_node_port
             if hc:
                 self._health[port.key] = (hc, health_target(port, eps, self.node.node_name))
-            pc = ruleset.piece(port, eps, self.node)
             self.pieces[port.key] = pc
             out[port.key] = pc
         for key in self._ports.get((namespace, name), set()) - seen:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from podnet.proxy import ruleset
 from podnet.proxy.proxier import desired
 from podnet.proxy.ruleset import NodeInfo
@@ -70,3 +72,14 @@ def test_desired_is_the_build_of_the_same_objects() -> None:
     ports = ServicePort.from_service(WEB)
     eps = {p.key: endpoints_for(p, slices) for p in ports}
     assert desired([WEB], slices, NODE) == ruleset.build(ports, eps, NODE)
+
+
+def test_a_service_that_cannot_be_served_changes_nothing() -> None:
+    t = ServiceTracker(NODE)
+    t.changes("default", "web", WEB, [endpoint_slice("web", "10.244.0.7")])
+    before = dict(t.pieces)
+    bad = service("web", "10.96.0.20", {"name": "http", "port": 80},
+                  {"name": "odd", "port": 81, "protocol": "ICMP"})
+    with pytest.raises(ValueError):
+        t.changes("default", "web", bad, [endpoint_slice("web", "10.244.0.8")])
+    assert t.pieces == before
