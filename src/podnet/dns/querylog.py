@@ -1,13 +1,16 @@
 """The query log: the last N questions, who asked, what we answered, how long it took.
 
-The server appends one raw tuple per query (no formatting on the hot path); reading the
-log decodes them. `podnet` shows it; `trace` uses it to explain search-path expansion
-(with ndots:5 one lookup of an outside name costs several queries, each visible here).
+The server appends one raw tuple per query it answers itself (no formatting on the hot
+path); the answering process sends its entries in batches, kept as the bytes they came in
+(`add_batch`, no decoding on arrival); reading the log decodes and orders them. `podnet`
+shows it; `trace` uses it to explain search-path expansion (with ndots:5 one lookup of an
+outside name costs several queries, each visible here).
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -48,22 +51,41 @@ class QueryLog:
     def __init__(self, capacity: int = 10_000, *,
                  wall: Callable[[], float] = time.time,
                  mono_ns: Callable[[], int] = time.perf_counter_ns) -> None:
+        self.capacity = capacity
         self._ring: deque[RawEntry] = deque(maxlen=capacity)
         self.append = self._ring.append  # the server's hot path calls this directly
-        self.extend = self._ring.extend  # batches the answering process sends
+        self._batches: deque[tuple[int, bytes]] = deque()  # (entries, marshal of them)
+        self._batched = 0
         # Receipt times are monotonic; one offset turns them into wall-clock times.
         self._offset = wall() - mono_ns() / 1e9
 
     def __len__(self) -> int:
-        return len(self._ring)
+        return min(self.capacity, len(self._ring) + self._batched)
 
     def clear(self) -> None:
         self._ring.clear()
+        self._batches.clear()
+        self._batched = 0
+
+    def add_batch(self, count: int, blob: bytes) -> None:
+        """`count` entries, `marshal`led by the answering process; the oldest batches go
+        once the rest still hold `capacity` entries."""
+        self._batches.append((count, blob))
+        self._batched += count
+        while self._batches and self._batched - self._batches[0][0] >= self.capacity:
+            self._batched -= self._batches.popleft()[0]
+
+    def _raw(self) -> list[RawEntry]:
+        out = list(self._ring)
+        for _, blob in list(self._batches):
+            out.extend(tuple(e) for e in marshal.loads(blob))
+        out.sort(key=lambda e: e[0])
+        return out[-self.capacity:]
 
     def entries(self, pod_for_ip: Callable[[str], tuple[str, str] | None] | None = None
                 ) -> list[QueryLogEntry]:
         out = []
-        for t, (ip, port), name, qtype, rcode, lat, transport in list(self._ring):
+        for t, (ip, port, *_), name, qtype, rcode, lat, transport in self._raw():
             pod = pod_for_ip(ip) if pod_for_ip is not None else None
             out.append(QueryLogEntry(
                 time=round(self._offset + t / 1e9, 6), source=f"{ip}:{port}",

@@ -213,7 +213,7 @@ class DnsServer:
                     cid, addr, data, t0 = payload
                     self._relayed(cid, tuple(addr), data, t0)
                 elif kind == worker.LOG:
-                    self.query_log.extend(payload)
+                    self.query_log.add_batch(*payload)
         except (asyncio.IncompleteReadError, ConnectionError):
             if not self._stopping:
                 log.error("component=dns event=worker-exited code=%s",

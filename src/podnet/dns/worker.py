@@ -3,7 +3,7 @@
 Why a process of its own: the answering side must stay small (≤ 25 MB resident at 10,000
 Services + 10,000 pods) and fast. A Python process that imports asyncio, ssl or aiohttp
 starts at 19-34 MB before it holds a single record; this one imports only `socket`,
-`selectors`, `marshal` and `os` (it is started with `python -I -S` and imported from its
+`select` (epoll) and `marshal` (it is started with `python -I -S` and imported from its
 folder, never through the `podnet` package, whose imports are heavy: see
 `server._WORKER_BOOT`) and starts at about 10 MB.
 
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import gc
 import marshal
-import selectors
+import select
 import socket
 import sys
 from time import monotonic, perf_counter_ns
@@ -53,7 +53,8 @@ SYNCED = 3  # None: answer from the table from now on
 REPLY = 4  # (conn id (-1: UDP), client address, response)
 # Worker → feeder:
 RELAY = 5  # (conn id (-1: UDP), client address, query, receipt time ns)
-LOG = 6  # [(t0 ns, (ip, port), qname wire, qtype, rcode, latency ns, "udp" | "tcp"), ...]
+LOG = 6  # (count, marshal of [(t0 ns, (ip, port), qname wire, qtype, rcode, latency ns,
+#                               "udp" | "tcp"), ...]): the feeder keeps it undecoded
 
 ENT = b""
 ASK_FEEDER = b"R"
@@ -63,7 +64,6 @@ OPT_PLAIN = b"\x00\x00\x29" + MAX_UDP.to_bytes(2, "big") + b"\x00\x00\x00\x00\x0
 OPT_DO = b"\x00\x00\x29" + MAX_UDP.to_bytes(2, "big") + b"\x00\x00\x80\x00\x00\x00"
 TCP_IDLE = 10.0  # seconds a TCP client may stay silent (RFC 7766 §6.2.3)
 LOG_BATCH = 1024  # log entries per LOG frame; also flushed when the loop goes idle
-_UDP_BURST = 64  # datagrams per wakeup before looking at the control socket again
 _CONTROL_READ = 128 << 10  # bytes per recv on the control socket (below malloc's mmap size)
 _IP6_ARPA = b"\x03ip6\x04arpa\x00"
 
@@ -262,7 +262,7 @@ class Answerer:
 
 
 class _Conn:
-    __slots__ = ("buf", "id", "last", "out", "sock")
+    __slots__ = ("buf", "id", "last", "out", "sock", "writing")
 
     def __init__(self, sock: socket.socket, cid: int) -> None:
         self.sock = sock
@@ -270,57 +270,74 @@ class _Conn:
         self.buf = bytearray()
         self.out = bytearray()
         self.last = monotonic()
+        self.writing = False
+
+
+_IN, _OUT = select.EPOLLIN, select.EPOLLOUT
+_GONE = select.EPOLLHUP | select.EPOLLERR
 
 
 class Worker:
-    """The loop: UDP and TCP clients on inherited sockets, the feeder on `control`."""
+    """The loop: UDP and TCP clients on inherited sockets, the feeder on `control`.
+
+    Ordering is what makes "a change is visible in the next answer" exact: each wakeup
+    handles the control socket first, then at most one datagram, which was queued before
+    the wakeup, so any change sent before that query was sent has been applied. A TCP
+    read looks at the control socket again first (its bytes may be newer than the wakeup).
+    """
 
     def __init__(self, control: socket.socket, udp: socket.socket, tcp: socket.socket) -> None:
         self.a = Answerer()
         self.control = control
         self.udp = udp
         self.tcp = tcp
-        self.sel = selectors.DefaultSelector()
+        self.ep = select.epoll()
         self.cbuf = bytearray()
         self.cout = bytearray()
-        self.conns: dict[int, _Conn] = {}
+        self.cwriting = False
+        self.conns: dict[int, _Conn] = {}  # by file descriptor
         self.next_id = 0
+        self.by_id: dict[int, _Conn] = {}
         self.log: list[tuple[Any, ...]] = []
         self.running = True
         for s in (control, udp, tcp):
             s.setblocking(False)
 
     def run(self) -> None:
-        sel = self.sel
-        sel.register(self.control, selectors.EVENT_READ, "control")
-        sel.register(self.udp, selectors.EVENT_READ, "udp")
-        sel.register(self.tcp, selectors.EVENT_READ, "tcp")
+        ep = self.ep
+        cfd, ufd, tfd = self.control.fileno(), self.udp.fileno(), self.tcp.fileno()
+        for fd in (cfd, ufd, tfd):
+            ep.register(fd, _IN)
+        conns = self.conns
         last_sweep = monotonic()
         while self.running:
-            events = sel.select(0.05 if self.log or self.cout else 1.0)
+            events = ep.poll(0.05 if self.log or self.cout else 1.0)
             if not events and self.log:
                 self._flush_log()
             # Changes first: a query that arrives together with a change must see it.
-            for key, mask in events:
-                if key.data == "control" and mask & selectors.EVENT_READ:
-                    self._control_read()
-            for key, mask in events:
-                what = key.data
-                if what == "udp":
-                    self._udp()
-                elif what == "tcp":
-                    self._accept()
-                elif what == "control":
-                    if mask & selectors.EVENT_WRITE:
+            for fd, mask in events:
+                if fd == cfd:
+                    if mask & (_IN | _GONE):
+                        self._control_read()
+                    if mask & _OUT:
                         self._control_write()
-                elif mask & selectors.EVENT_READ:
-                    self._tcp_read(what)
-                else:
-                    self._tcp_write(what)
+            for fd, mask in events:
+                if fd == ufd:
+                    self._udp()
+                elif fd == tfd:
+                    self._accept()
+                elif fd != cfd:
+                    c = conns.get(fd)
+                    if c is None:
+                        continue
+                    if mask & _OUT:
+                        self._tcp_write(c)
+                    if mask & (_IN | _GONE):
+                        self._tcp_read(c)
             now = monotonic()
             if now - last_sweep > 1.0:
                 last_sweep = now
-                for c in [c for c in self.conns.values() if now - c.last > TCP_IDLE]:
+                for c in [c for c in conns.values() if now - c.last > TCP_IDLE]:
                     self._close(c)
 
     # --- the feeder --------------------------------------------------------------------
@@ -335,7 +352,7 @@ class Worker:
                 self.cbuf += chunk
                 if len(chunk) < _CONTROL_READ:
                     break
-        except BlockingIOError:
+        except (BlockingIOError, InterruptedError):
             pass
         except OSError:
             self.running = False
@@ -363,18 +380,19 @@ class Worker:
         try:
             sent = self.control.send(self.cout)
             del self.cout[:sent]
-        except BlockingIOError:
+        except (BlockingIOError, InterruptedError):
             pass
         except OSError:
             self.running = False
             return
-        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.cout else 0)
-        if self.sel.get_key(self.control).events != want:
-            self.sel.modify(self.control, want, "control")
+        want = bool(self.cout)
+        if want != self.cwriting:
+            self.cwriting = want
+            self.ep.modify(self.control.fileno(), _IN | (_OUT if want else 0))
 
     def _flush_log(self) -> None:
         batch, self.log = self.log, []
-        self._to_feeder(LOG, batch)
+        self._to_feeder(LOG, (len(batch), marshal.dumps(batch)))
 
     def _logged(self, t0: int, addr: Any, data: bytes, resp: bytes, transport: str) -> None:
         z = data.find(0, 12)
@@ -386,25 +404,23 @@ class Worker:
     # --- clients -----------------------------------------------------------------------
 
     def _udp(self) -> None:
-        udp = self.udp
-        answer = self.a.answer
-        for _ in range(_UDP_BURST):
-            try:
-                data, addr = udp.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                continue  # an ICMP error for a client that went away
-            t0 = perf_counter_ns()
-            resp = answer(data, False)
-            if resp is None:
-                self._to_feeder(RELAY, (-1, addr, data, t0))
-                continue
-            try:  # noqa: SIM105 (try/except is cheaper than a context manager per query)
-                udp.sendto(resp, addr)
-            except OSError:
-                pass
-            self._logged(t0, addr, data, resp, "udp")
+        """One datagram (see the class docstring for why not a burst)."""
+        try:
+            data, addr = self.udp.recvfrom(65535)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return  # an ICMP error for a client that went away
+        t0 = perf_counter_ns()
+        resp = self.a.answer(data, False)
+        if resp is None:
+            self._to_feeder(RELAY, (-1, addr, data, t0))
+            return
+        try:  # noqa: SIM105 (try/except is cheaper than a context manager per query)
+            self.udp.sendto(resp, addr)
+        except OSError:
+            pass
+        self._logged(t0, addr, data, resp, "udp")
 
     def _send(self, cid: int, addr: Any, resp: bytes) -> None:
         if cid < 0:
@@ -413,7 +429,7 @@ class Worker:
             except OSError:
                 pass
             return
-        c = self.conns.get(cid)
+        c = self.by_id.get(cid)
         if c is not None:
             self._tcp_out(c, len(resp).to_bytes(2, "big") + resp)
 
@@ -421,15 +437,14 @@ class Worker:
         for _ in range(16):
             try:
                 sock, _ = self.tcp.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # BlockingIOError (none left) included
                 return
             sock.setblocking(False)
             self.next_id += 1
             c = _Conn(sock, self.next_id)
-            self.conns[c.id] = c
-            self.sel.register(sock, selectors.EVENT_READ, c)
+            self.conns[sock.fileno()] = c
+            self.by_id[c.id] = c
+            self.ep.register(sock.fileno(), _IN)
 
     def _tcp_read(self, c: _Conn) -> None:
         try:
@@ -441,6 +456,7 @@ class Worker:
         if not chunk:
             self._close(c)
             return
+        self._control_read()  # these bytes may be newer than this wakeup's control read
         c.last = monotonic()
         c.buf += chunk
         while len(c.buf) >= 2:
@@ -450,14 +466,18 @@ class Worker:
             data = bytes(c.buf[2:2 + size])
             del c.buf[:2 + size]
             t0 = perf_counter_ns()
+            try:
+                peer = c.sock.getpeername()
+            except OSError:
+                self._close(c)
+                return
+            addr = (peer[0], peer[1])
             resp = self.a.answer(data, True)
             if resp is None:
-                addr = c.sock.getpeername()
-                self._to_feeder(RELAY, (c.id, (addr[0], addr[1]), data, t0))
+                self._to_feeder(RELAY, (c.id, addr, data, t0))
                 continue
             self._tcp_out(c, len(resp).to_bytes(2, "big") + resp)
-            peer = c.sock.getpeername()
-            self._logged(t0, (peer[0], peer[1]), data, resp, "tcp")
+            self._logged(t0, addr, data, resp, "tcp")
 
     def _tcp_out(self, c: _Conn, payload: bytes) -> None:
         pending = bool(c.out)
@@ -474,16 +494,19 @@ class Worker:
         except OSError:
             self._close(c)
             return
-        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0)
-        if self.sel.get_key(c.sock).events != want:
-            self.sel.modify(c.sock, want, c)
+        want = bool(c.out)
+        if want != c.writing and c.sock.fileno() >= 0:
+            c.writing = want
+            self.ep.modify(c.sock.fileno(), _IN | (_OUT if want else 0))
 
     def _close(self, c: _Conn) -> None:
-        if self.conns.pop(c.id, None) is None:
+        fd = c.sock.fileno()
+        if self.by_id.pop(c.id, None) is None:
             return
+        self.conns.pop(fd, None)
         try:  # noqa: SIM105 (contextlib stays out of this process)
-            self.sel.unregister(c.sock)
-        except (KeyError, ValueError):
+            self.ep.unregister(fd)
+        except (OSError, ValueError):
             pass
         c.sock.close()
 
