@@ -12,8 +12,8 @@ Measured: QPS at saturation (dnsperf, 100 outstanding queries), p99 latency at h
 each server's own saturation QPS (dnsperf -v per-query latencies), change-to-answer time
 (an EndpointSlice/Service change applied to the zone → the next answer shows it; in
 process, through the real feeder → worker path and a loopback client), and resident
-memory: of the answering process (the goal), and of the feeder (its Zone as counted by
-tracemalloc, and its whole RSS, which includes the interpreter, asyncio and uvloop).
+memory: of the answering process (the goal), and of the feeder (what building its Zone
+added to its RSS, and its whole RSS, which includes the interpreter, asyncio and uvloop).
 Each measurement is bounded (`--seconds`, ≤ 60 s).
 
     .venv/bin/python -m bench.dns [--quick] [--seconds 10] [--write docs/benchmarks.md]
@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,12 +121,10 @@ def serve(port: int, n_svc: int, n_pods: int) -> None:
 
     async def main() -> None:
         gc.collect()
-        tracemalloc.start()
-        before = tracemalloc.get_traced_memory()[0]
+        before = rss_mb(os.getpid())
         zone = build_zone(n_svc, n_pods)
         gc.collect()
-        zone_mb = (tracemalloc.get_traced_memory()[0] - before) / 2**20
-        tracemalloc.stop()
+        zone_mb = rss_mb(os.getpid()) - before  # what the feeder's Zone adds to its RSS
         # The zone is long-lived: move it out of the cyclic collector's reach, as
         # `podnet dns` does after its first sync.
         gc.freeze()
@@ -352,7 +349,7 @@ def main() -> int:
         ("RSS of the answering process after load",
          f"{ours['rss_mb']:.1f} MB (idle {ours['rss_idle_mb']:.1f})",
          "≤ 25 MB", f"dnsmasq {theirs['rss_mb']:.1f} MB"),
-        ("feeder: its Zone (tracemalloc) / whole process RSS",
+        ("feeder: RSS its Zone added / whole process RSS",
          f"{ours['zone_mb']:.1f} MB / {ours['feeder_rss_mb']:.1f} MB", "—", "—"),
         ("queries lost at saturation", f"{ours['lost']}", "—", f"dnsmasq {theirs['lost']}"),
     ]
