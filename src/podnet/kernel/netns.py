@@ -180,6 +180,12 @@ async def aconnect_in_netns(netns: str, host: str, port: int, timeout: float) ->
     return await loop.run_in_executor(_pool(), connect_in_netns, netns, host, port, timeout)
 
 
+async def in_pool(fn: Callable[..., T], *args: object) -> T:
+    """Run a blocking namespace operation (setns, unshare, netlink) on the netns pool."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool(), fn, *args)
+
+
 async def asysctl_in_netns(name: str, key: str, value: str | int) -> None:
     """sysctl_in_netns on the netns thread pool."""
     loop = asyncio.get_running_loop()
