@@ -31,7 +31,6 @@ from podnet.agent import (
     podfiles,
     podstatus,
     probes,
-    scheduler,
     volumes,
 )
 from podnet.agent.ipam import Ipam
@@ -88,7 +87,6 @@ class Agent:
         *,
         clock: Clock | None = None,
         agent_port: int = AGENT_PORT,
-        schedule: bool = True,
         ca_pem: bytes = b"",
     ) -> None:
         self.client = client
@@ -96,7 +94,6 @@ class Agent:
         self.state_dir = state_dir
         self.clock = clock or SystemClock()
         self.agent_port = agent_port
-        self.schedule = schedule
         self.ca_pem = ca_pem
         reg = Registry.builtin()
         self.pods_rt = _rt(reg, "", "pods")
@@ -113,9 +110,7 @@ class Agent:
         self.services = Informer(client, self.services_rt)
         self.configmaps = Informer(client, self.cm_rt)
         self.secrets = Informer(client, self.secrets_rt)
-        self.pending = Informer(client, self.pods_rt, field_selector="spec.nodeName=")
         self._tasks: list[asyncio.Task[Any]] = []
-        self._schedule_wanted = asyncio.Event()
 
     # ---- start-up -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -126,10 +121,6 @@ class Agent:
         self._tasks = [asyncio.create_task(i.run()) for i in informers]
         self._tasks += [asyncio.create_task(self._heartbeats(stop)),
                         asyncio.create_task(self._workers())]
-        if self.schedule:
-            self.pending.on_change(lambda _obj: self._schedule_wanted.set())
-            self._tasks += [asyncio.create_task(self.pending.run()),
-                            asyncio.create_task(self._scheduler_loop())]
         for inf in informers:
             await asyncio.wait_for(inf.synced.wait(), 30)
         await self.adopt()
@@ -197,50 +188,6 @@ class Agent:
                 if err.code == 404:
                     with contextlib.suppress(errors.StatusError):
                         await self.register_node()
-
-    # ---- scheduling (a trivial scheduler; binding stays a real API call) ------------
-    async def _scheduler_loop(self) -> None:
-        while True:
-            await self._schedule_wanted.wait()
-            self._schedule_wanted.clear()
-            try:
-                await self._schedule_pending()
-            except errors.StatusError as err:
-                log.warning("component=scheduler event=failed err=%s", err)
-                await asyncio.sleep(0.5)
-                self._schedule_wanted.set()
-
-    async def _schedule_pending(self) -> None:
-        pending = [p for p in self.pending.cache.list()
-                   if not (p.get("spec") or {}).get("nodeName")]
-        if not pending:
-            return
-        nodes = (await self.client.list(self.nodes_rt)).items
-        bound = list(self.pods.cache.list())
-        bindings: list[tuple[dict[str, Any], str]] = []
-        for pod in pending:
-            decision = scheduler.pick(pod, nodes, bound)
-            if decision.node is None:
-                continue
-            bindings.append((pod, decision.node))
-            bound.append({**pod, "spec": {**(pod.get("spec") or {}),
-                                          "nodeName": decision.node}})
-        limit = asyncio.Semaphore(16)
-
-        async def bind(pod: dict[str, Any], node: str) -> None:
-            meta = pod["metadata"]
-            body = {"apiVersion": "v1", "kind": "Binding",
-                    "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
-            async with limit:
-                with contextlib.suppress(errors.StatusError):
-                    await self.client.request(
-                        "POST",
-                        f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding",
-                        body=body)
-
-        # Decisions are made in order (each sees the ones before); the posts go in parallel.
-        await asyncio.gather(*(bind(p, n) for p, n in bindings))
 
     # ---- pods -----------------------------------------------------------------------
     def _on_pod_event(self, *args: Any) -> None:

@@ -22,13 +22,14 @@ from podnet.controllers.kubernetes_service import KubernetesServiceController
 from podnet.controllers.loadbalancer import LoadBalancerController
 from podnet.controllers.namespace import NamespaceController
 from podnet.controllers.replicaset import ReplicaSetController
+from podnet.controllers.scheduler import SchedulerController
 from podnet.controllers.serviceaccount import ServiceAccountController
 
 log = logging.getLogger(__name__)
 
 ALL = (
     "deployment", "replicaset", "endpointslice", "endpoints", "namespace",
-    "serviceaccount", "garbagecollector", "kubernetes-service", "service-lb",
+    "serviceaccount", "garbagecollector", "kubernetes-service", "service-lb", "scheduler",
 )
 
 
@@ -81,6 +82,8 @@ class ControllerManager:
             self.controllers.append(
                 GarbageCollector(deps("garbage-collector-controller"), registry=registry)
             )
+        if "scheduler" in enabled:
+            self.controllers.append(SchedulerController(deps("default-scheduler")))
         if "service-lb" in enabled:
             self.controllers.append(LoadBalancerController(deps("service-lb-controller")))
         if "kubernetes-service" in enabled and apiserver_address is not None:

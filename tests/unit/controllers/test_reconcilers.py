@@ -220,7 +220,7 @@ async def test_manager_runs_and_stops(world: World) -> None:
     world.api.put(NAMESPACES, {"metadata": {"name": "team"}, "status": {"phase": "Active"}})
     world.api.put(REPLICASETS, rs_obj(2))
     mgr = ControllerManager(cast(ApiClient, world.api), world.clock, ("192.168.50.1", 6443))
-    assert len(mgr.controllers) == 9
+    assert len(mgr.controllers) == 10
     stop = asyncio.Event()
     run = asyncio.create_task(mgr.run(stop))
     for _ in range(200):

@@ -15,10 +15,12 @@ from podnet.controllers.base import (
     ENDPOINTS,
     ENDPOINTSLICES,
     NAMESPACES,
+    NODES,
     PODS,
     REPLICASETS,
     SERVICES,
 )
+from podnet.controllers.events import EVENTS
 from podnet.controllers.manager import ControllerManager
 from podnet.testing.apiserver import ADMIN_TOKEN, running_api
 
@@ -74,7 +76,8 @@ async def test_deployment_service_and_cleanup(client: ApiClient) -> None:
                          "podIPs": [{"ip": f"10.244.0.{i + 5}"}],
                          "conditions": [{"type": "Ready", "status": "True",
                                          "lastTransitionTime": "2024-01-01T00:00:00Z"}]}
-        await client.update_status(PODS, pod)
+        await client.patch(PODS, pod["metadata"]["name"], {"status": pod["status"]},
+                           "default", patch_type="strategic", subresource="status")
 
     async def available() -> bool:
         d = await client.get(DEPLOYMENTS, "web", "default")
@@ -129,3 +132,49 @@ async def test_kubernetes_service_and_namespace_lifecycle(client: ApiClient) -> 
 async def _n(items: Awaitable[list[dict[str, Any]]], n: int) -> list[dict[str, Any]] | None:
     got = await items
     return got if len(got) == n else None
+
+
+async def test_scheduler_binds_pending_pods_and_explains_when_it_cannot(
+        client: ApiClient) -> None:
+    def pod(name: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"containers": [{"name": "c", "image": "agnhost"}]}}
+
+    await client.create(PODS, pod("early"))
+
+    async def unschedulable() -> Any:
+        p = await client.get(PODS, "early", "default")
+        conds = {c["type"]: c for c in (p.get("status") or {}).get("conditions") or []}
+        return conds.get("PodScheduled", {}).get("reason") == "Unschedulable" and conds
+
+    conds = await eventually(unschedulable)
+    assert conds["PodScheduled"]["message"] == "no nodes available to schedule pods"
+    events = (await client.list(EVENTS, "default")).items
+    assert any(e["reason"] == "FailedScheduling" and e["involvedObject"]["name"] == "early"
+               for e in events)
+
+    for i in range(20):
+        await client.create(PODS, pod(f"burst-{i}"))
+    node = await client.create(NODES, {"apiVersion": "v1", "kind": "Node",
+                                       "metadata": {"name": "node-0"}})
+    # Not Ready yet: tainted not-ready, so still nowhere to go. Ready: all are bound.
+    node["status"] = {"allocatable": {"pods": "110"},
+                      "conditions": [{"type": "Ready", "status": "True"}]}
+    await client.update_status(NODES, node)
+
+    async def all_bound() -> bool:
+        pods = (await client.list(PODS, "default")).items
+        return len(pods) == 21 and all(p["spec"].get("nodeName") == "node-0" for p in pods)
+
+    await eventually(all_bound)
+    p = await client.get(PODS, "early", "default")
+    scheduled = [c for c in p["status"]["conditions"] if c["type"] == "PodScheduled"]
+    assert [c["status"] for c in scheduled] == ["True"]
+
+    async def assigned() -> bool:
+        events = (await client.list(EVENTS, "default")).items
+        return any(e["reason"] == "Scheduled" and e["message"] ==
+                   "Successfully assigned default/burst-3 to node-0" for e in events)
+
+    await eventually(assigned)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from podnet.agent.scheduler import (
+from podnet.controllers.scheduling import (
     Decision,
     fit_error,
     pick,

@@ -1,0 +1,143 @@
+"""podnet's kube-scheduler: binds pending pods to nodes through the `binding` subresource.
+
+It lives in the control plane, as kube-scheduler does, not in a node agent: several
+agents can then share one API server without racing to bind the same pod, and a burst
+of pods is scheduled on the control plane's core while the node's core starts them.
+
+One work key stands for "the pending pods": a burst of 100 new pods becomes a few rounds,
+each deciding every pending pod in creation order (each decision sees the ones before it,
+so pods spread as the pure `scheduling.pick` says) and posting the bindings in parallel.
+A pod that fits nowhere gets kube-scheduler's `FailedScheduling` event and a
+`PodScheduled=False` (`Unschedulable`) condition with the same message, once per message;
+it is tried again when nodes change. A bound pod gets the `Scheduled` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from podnet.api.errors import StatusError
+from podnet.controllers.base import NODES, PODS, Controller, Deps
+from podnet.controllers.common import JSON, name_of, namespace_of, rfc3339
+from podnet.controllers.scheduling import pick
+
+ROUND = "pending"  # the one work key
+BIND_PARALLEL = 32
+
+
+def _pending(pod: Mapping[str, Any]) -> bool:
+    return not (pod.get("spec") or {}).get("nodeName")
+
+
+def _created(pod: Mapping[str, Any]) -> tuple[str, str]:
+    meta = pod.get("metadata") or {}
+    return str(meta.get("creationTimestamp") or ""), str(meta.get("name") or "")
+
+
+class SchedulerController(Controller):
+    name = "default-scheduler"
+
+    def __init__(self, deps: Deps) -> None:
+        super().__init__(deps)
+        self.pods = deps.informers.informer(PODS)
+        self.nodes = deps.informers.informer(NODES)
+        self.pods.on_add(self._pod_changed)
+        self.pods.on_update(lambda _old, new: self._pod_changed(new))
+        # A pod leaving frees a place; a node arriving or changing may fit a waiting pod.
+        self.pods.on_delete(lambda _obj: self._round_if_waiting())
+        self.nodes.on_add(lambda _obj: self._round_if_waiting())
+        self.nodes.on_update(self._node_changed)
+        self._unschedulable: dict[str, str] = {}  # pod uid → the message last reported
+
+    def _pod_changed(self, pod: JSON) -> None:
+        if _pending(pod):
+            self.queue.add(ROUND)
+
+    def _round_if_waiting(self) -> None:
+        if self._unschedulable:
+            self.queue.add(ROUND)
+
+    def _node_changed(self, old: JSON, new: JSON) -> None:
+        # Heartbeats change only timestamps; what matters to a decision is the rest.
+        if self._unschedulable and (old.get("spec") != new.get("spec") or _ready(old) !=
+                                    _ready(new) or _labels(old) != _labels(new)):
+            self.queue.add(ROUND)
+
+    async def sync(self, key: str) -> None:
+        pending = sorted((p for p in self.pods.cache.list() if _pending(p)), key=_created)
+        live = {(p.get("metadata") or {}).get("uid") for p in pending}
+        for uid in list(self._unschedulable):
+            if uid not in live:
+                del self._unschedulable[uid]
+        if not pending:
+            return
+        nodes = self.nodes.cache.list()
+        placed = [p for p in self.pods.cache.list() if not _pending(p)]
+        bindings: list[tuple[JSON, str]] = []
+        failures: list[tuple[JSON, str]] = []
+        for pod in pending:
+            decision = pick(pod, nodes, placed)
+            if decision.node is not None:
+                bindings.append((pod, decision.node))
+                placed.append({**pod, "spec": {**(pod.get("spec") or {}),
+                                               "nodeName": decision.node}})
+            elif decision.message:
+                failures.append((pod, decision.message))
+        limit = asyncio.Semaphore(BIND_PARALLEL)
+
+        async def bind(pod: JSON, node: str) -> None:
+            async with limit:
+                await self._bind(pod, node)
+
+        await asyncio.gather(*(bind(p, n) for p, n in bindings))
+        for pod, message in failures:
+            await self._unschedulable_pod(pod, message)
+
+    async def _bind(self, pod: JSON, node: str) -> None:
+        ns, name = namespace_of(pod), name_of(pod)
+        body = {"apiVersion": "v1", "kind": "Binding",
+                "metadata": {"name": name, "namespace": ns,
+                             "uid": (pod.get("metadata") or {}).get("uid")},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        try:
+            await self.client.request("POST", f"/api/v1/namespaces/{ns}/pods/{name}/binding",
+                                      body=body)
+        except StatusError as err:
+            if err.code in (404, 409):
+                return  # deleted, or bound by someone else meanwhile: nothing to do
+            raise
+        self._unschedulable.pop(str((pod.get("metadata") or {}).get("uid")), None)
+        await self.recorder.normal(pod, "Scheduled",
+                                   f"Successfully assigned {ns}/{name} to {node}")
+
+    async def _unschedulable_pod(self, pod: JSON, message: str) -> None:
+        uid = str((pod.get("metadata") or {}).get("uid"))
+        if self._unschedulable.get(uid) == message:
+            return
+        self._unschedulable[uid] = message
+        await self.recorder.warning(pod, "FailedScheduling", message)
+        cond = {"type": "PodScheduled", "status": "False", "lastProbeTime": None,
+                "lastTransitionTime": rfc3339(self.clock.now()), "reason": "Unschedulable",
+                "message": message}
+        try:
+            # Strategic merge: conditions merge by type, so nothing else written meanwhile
+            # (by a kubelet, say) is lost.
+            await self.client.patch(PODS, name_of(pod), {"status": {"conditions": [cond]}},
+                                    namespace_of(pod), patch_type="strategic",
+                                    subresource="status", field_manager=self.name)
+        except StatusError as err:
+            if err.code != 404:
+                raise
+
+
+def _ready(node: Mapping[str, Any]) -> str | None:
+    for c in (node.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return str(c.get("status"))
+    return None
+
+
+def _labels(node: Mapping[str, Any]) -> Any:
+    return (node.get("metadata") or {}).get("labels")
