@@ -435,16 +435,16 @@ def cold_kernel(scripts: list[str], rounds: int = 3) -> list[float]:
 
 
 def cold_sync(services: int, rounds: int = 3) -> list[float]:
-    """The proxier's first sync end to end, into a fresh namespace: pieces, then
-    `nft.apply_each` over the lazily made scripts (Python makes the next transaction
-    while the kernel takes the previous); seconds per round."""
+    """The proxier's first sync end to end, into a fresh namespace: `nft.apply_each` over
+    lazily made pieces and scripts (Python makes the next transaction while libnftables
+    and the kernel take the previous); seconds per round."""
     from podnet.proxy import nft, ruleset, tables
 
     node = ruleset.NodeInfo(node_ip="10.250.0.2", node_name="node-0")
     ports, eps = synthetic(services)
 
     async def sync(ns: str) -> None:
-        pieces = [ruleset.piece(p, eps[p.key], node) for p in ports]
+        pieces = (ruleset.piece(p, eps[p.key], node) for p in ports)  # as the proxier
         await nft.apply_each(ns, tables.texts(tables.Tables(node).load(pieces)))
 
     return [_in_fresh_netns(lambda ns: _timed(ns, sync)) for _ in range(rounds)]

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from podnet.api.resources import Registry, ResourceType
@@ -152,36 +152,57 @@ class Proxier:
                 with contextlib.suppress(BaseException):
                     await t
 
-    def _changes(self) -> dict[ruleset.PortKey, ruleset.Piece | None]:
-        """The tracker's answer for every Service marked since the last sync."""
-        pending, self._pending = self._pending, set()
-        changes: dict[ruleset.PortKey, ruleset.Piece | None] = {}
-        for key in sorted(pending):
+    def _changed(self) -> Iterator[tuple[ruleset.PortKey, ruleset.Piece | None]]:
+        """The tracker's answer for every Service marked since the last sync, computed
+        as it is pulled (a cold sync overlaps this with the kernel's work)."""
+        pending, self._pending = sorted(self._pending), set()
+        for i, key in enumerate(pending):
             ns, _, name = key.partition("/")
             try:
-                changes.update(self.tracker.changes(
-                    ns, name, self.services.cache.get(key),
-                    self.slices.cache.by_index("service", key)))
+                found = self.tracker.changes(ns, name, self.services.cache.get(key),
+                                             self.slices.cache.by_index("service", key))
             except ValueError as err:
                 # One Service we cannot serve (say, an unknown protocol) must not stop
                 # the others; its ports keep what they had until it changes again.
                 log.warning("component=proxy event=service-skipped service=%s error=%s",
                             key, err)
-        return changes
+                continue
+            except BaseException:
+                self._pending.update(pending[i:])  # not done: the next sync retries them
+                raise
+            try:
+                yield from found.items()
+            except GeneratorExit:  # a full sync stopped early (its apply failed)
+                self._pending.update(pending[i + 1:])
+                raise
+
+    def _everything(self) -> Iterator[ruleset.Piece]:
+        """Every piece, for a full sync: the marked Services' fresh ones first (made
+        lazily), then those of the Services that did not change."""
+        fresh: set[ruleset.PortKey] = set()
+        for key, pc in self._changed():
+            fresh.add(key)
+            if pc is not None:
+                yield pc
+        for key, pc in list(self.tracker.pieces.items()):
+            if key not in fresh:
+                yield pc
 
     async def sync(self) -> None:
         self._dirty.clear()
         t0 = time.perf_counter()
-        changes = self._changes()
         statements = 0
+        changed = 0
         try:
             if self.needs_full:
-                pieces = sorted(self.tracker.pieces.values(), key=lambda p: p.key)
                 counts: list[int] = []
-                await nft.apply_each(self.netns, tables.texts(self.tables.load(pieces), counts))
+                scripts = self.tables.load(self._everything())
+                await nft.apply_each(self.netns, tables.texts(scripts, counts))
                 statements = sum(counts)
                 self.needs_full = False
             else:
+                changes = dict(self._changed())
+                changed = len(changes)
                 script = self.tables.update(changes)
                 statements = tables.statement_count(script)
                 if script:
@@ -200,7 +221,7 @@ class Proxier:
         self.syncs += 1
         self.last_sync_ms = (time.perf_counter() - t0) * 1e3
         log.info("component=proxy event=sync ports=%d changed=%d statements=%d ms=%.1f",
-                 len(self.tracker.pieces), len(changes), statements, self.last_sync_ms)
+                 len(self.tracker.pieces), changed, statements, self.last_sync_ms)
 
     async def _flush_udp(self, ip: str) -> None:
         """Stale UDP conntrack entries would keep sending to a gone endpoint."""
