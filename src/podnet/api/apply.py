@@ -488,6 +488,9 @@ class _Manager:
     subresource: str
     time: str | None
     fields: set[Path]
+    # The stored fieldsV1 this manager was decoded from, and its paths: when the set is
+    # unchanged (most writes touch one manager), the stored encoding is reused as is.
+    stored: tuple[frozenset[Path], JSONObj] | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -513,7 +516,10 @@ class _Manager:
         if self.time is not None:
             entry["time"] = self.time
         entry["fieldsType"] = "FieldsV1"
-        entry["fieldsV1"] = to_fields_v1(self.fields)
+        if self.stored is not None and self.stored[0] == self.fields:
+            entry["fieldsV1"] = self.stored[1]
+        else:
+            entry["fieldsV1"] = to_fields_v1(self.fields)
         if self.subresource:
             entry["subresource"] = self.subresource
         return entry
@@ -540,8 +546,11 @@ def _decode(entries: Any) -> Managers | None:
             time=e.get("time") if isinstance(e.get("time"), str) else None,
             fields=from_fields_v1(e.get("fieldsV1", {})),
         )
+        if isinstance(e.get("fieldsV1"), dict):
+            m.stored = (frozenset(m.fields), e["fieldsV1"])
         if m.key in out:
             out[m.key].fields |= m.fields
+            out[m.key].stored = None
         else:
             out[m.key] = m
     return out
@@ -562,6 +571,21 @@ def _body(obj: JSONObj | None) -> JSONObj:
     meta = out.get("metadata")
     if isinstance(meta, dict):
         meta.pop("managedFields", None)
+    return out
+
+
+def _shallow_body(obj: JSONObj | None) -> JSONObj:
+    """`obj` without managedFields, copying only the top level and metadata: for callers
+    that compare, or only set metadata.managedFields on the result (an update's diff must
+    not deep-copy two whole objects per write)."""
+    if not obj:
+        return {}
+    out = dict(obj)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        meta = dict(meta)
+        meta.pop("managedFields", None)
+        out["metadata"] = meta
     return out
 
 
@@ -711,8 +735,8 @@ def record_update(
         decoded = _decode(sent)
         managers = decoded if decoded else (_decode(_managed_of(old)) or {})
 
-    old_body = _body(old)
-    new_body = _body(new)
+    old_body = _shallow_body(old)
+    new_body = _shallow_body(new)
     diff = compare(old_body, new_body, node)
     added = diff.added
     if old is None:

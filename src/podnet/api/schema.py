@@ -48,6 +48,10 @@ class Schemas:
 
     def __init__(self, defs: Mapping[str, Any]) -> None:
         self._defs = defs
+        # Nodes by the raw dict they stand for: every request walks the same positions, and
+        # a `$ref` node merges its definition (a dict copy) when made. The raw dict is kept
+        # beside its node, so its id cannot be reused while cached.
+        self._nodes: dict[int, tuple[Mapping[str, Any], SchemaNode]] = {}
         self._by_gvk: dict[tuple[str, str, str], str] = {}
         for name, d in defs.items():
             for gvk in d.get("x-kubernetes-group-version-kind", ()):
@@ -66,7 +70,16 @@ class Schemas:
     def definition(self, name: str) -> SchemaNode | None:
         """The node for a definition name such as `io.k8s.api.core.v1.ServicePort`."""
         raw = self._defs.get(name)
-        return SchemaNode(raw, self, name) if raw is not None else None
+        return self.node(raw, name) if raw is not None else None
+
+    def node(self, raw: Mapping[str, Any], name: str = "") -> SchemaNode:
+        """The (cached) node for one raw schema position of these definitions."""
+        hit = self._nodes.get(id(raw))
+        if hit is not None and hit[0] is raw:
+            return hit[1]
+        made = SchemaNode(raw, self, name)
+        self._nodes[id(raw)] = (raw, made)
+        return made
 
     def raw(self, name: str) -> Mapping[str, Any] | None:
         return self._defs.get(name)
@@ -104,7 +117,7 @@ class SchemaNode:
     property, not on the referenced definition), so both are merged here.
     """
 
-    __slots__ = ("_raw", "_schemas", "name")
+    __slots__ = ("_raw", "_schemas", "_types", "name")
 
     def __init__(self, raw: Mapping[str, Any], schemas: Schemas, name: str = "") -> None:
         ref = raw.get("$ref")
@@ -116,6 +129,7 @@ class SchemaNode:
             raw = merged
         self._raw = raw
         self._schemas = schemas
+        self._types: frozenset[str] | None = None
         self.name = name  # definition name when this came from one, else ""
 
     def __repr__(self) -> str:
@@ -130,6 +144,8 @@ class SchemaNode:
     @property
     def types(self) -> frozenset[str]:
         """JSON types allowed (without "null"); empty means anything goes."""
+        if self._types is not None:
+            return self._types
         found: set[str] = set()
         branches = [self._raw, *self._raw.get("oneOf", ()), *self._raw.get("anyOf", ())]
         for branch in branches:
@@ -139,7 +155,8 @@ class SchemaNode:
             elif isinstance(t, list):
                 found.update(x for x in t if isinstance(x, str))
         found.discard("null")
-        return frozenset(found)
+        self._types = frozenset(found)
+        return self._types
 
     @property
     def format(self) -> str:
@@ -188,7 +205,7 @@ class SchemaNode:
         if ap is False:
             return False
         if isinstance(ap, Mapping):
-            return SchemaNode(ap, self._schemas)
+            return self._schemas.node(ap)
         return "properties" not in self._raw
 
     # --- navigation ----------------------------------------------------------------------
@@ -202,16 +219,16 @@ class SchemaNode:
         if isinstance(props, Mapping):
             sub = props.get(name)
             if isinstance(sub, Mapping):
-                return SchemaNode(sub, self._schemas)
+                return self._schemas.node(sub)
         return None
 
     def items(self) -> SchemaNode | None:
         it = self._raw.get("items")
-        return SchemaNode(it, self._schemas) if isinstance(it, Mapping) else None
+        return self._schemas.node(it) if isinstance(it, Mapping) else None
 
     def map_values(self) -> SchemaNode | None:
         ap = self._raw.get("additionalProperties")
-        return SchemaNode(ap, self._schemas) if isinstance(ap, Mapping) else None
+        return self._schemas.node(ap) if isinstance(ap, Mapping) else None
 
     def child(self, key: str) -> SchemaNode | None:
         """The schema under `key` of an object: a declared field, else the map value."""
