@@ -268,6 +268,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="1,000 Services + 1,000 pods, 3 s runs")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--write", help="append a dated markdown section to this file")
+    ap.add_argument("--note", default="", help="a few words for the section title")
     ap.add_argument("--serve", nargs=3, type=int, metavar=("PORT", "SVCS", "PODS"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -353,7 +354,8 @@ def main() -> int:
          f"{ours['zone_mb']:.1f} MB / {ours['feeder_rss_mb']:.1f} MB", "—", "—"),
         ("queries lost at saturation", f"{ours['lost']}", "—", f"dnsmasq {theirs['lost']}"),
     ]
-    title = (f"bench/dns — {time.strftime('%Y-%m-%d')}{' (quick)' if args.quick else ''}: "
+    notes = ", ".join(x for x in (args.note, "quick" if args.quick else "") if x)
+    title = (f"bench/dns — {time.strftime('%Y-%m-%d')}{f' ({notes})' if notes else ''}: "
              f"{n:,} Services + {n:,} pods, {seconds:g} s per run")
     table = ["| measure | podnet | goal | peer in the same run |", "|---|---|---|---|"]
     table += [f"| {a} | {b} | {c} | {e} |" for a, b, c, e in rows]

@@ -68,8 +68,9 @@ class QueryLog:
         self._batched = 0
 
     def add_batch(self, count: int, blob: bytes) -> None:
-        """`count` entries, `marshal`led by the answering process; the oldest batches go
-        once the rest still hold `capacity` entries."""
+        """`count` entries, `marshal`led by the answering process as (t0, address, query
+        message, rcode, latency, transport); the oldest batches go once the rest still
+        hold `capacity` entries."""
         self._batches.append((count, blob))
         self._batched += count
         while self._batches and self._batched - self._batches[0][0] >= self.capacity:
@@ -78,7 +79,10 @@ class QueryLog:
     def _raw(self) -> list[RawEntry]:
         out = list(self._ring)
         for _, blob in list(self._batches):
-            out.extend(tuple(e) for e in marshal.loads(blob))
+            for t0, addr, query, rcode, lat, transport in marshal.loads(blob):
+                z = query.find(0, 12)
+                out.append((t0, addr, query[12:z + 1].lower(),
+                            int.from_bytes(query[z + 1:z + 3], "big"), rcode, lat, transport))
         out.sort(key=lambda e: e[0])
         return out[-self.capacity:]
 

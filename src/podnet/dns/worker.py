@@ -53,8 +53,9 @@ SYNCED = 3  # None: answer from the table from now on
 REPLY = 4  # (conn id (-1: UDP), client address, response)
 # Worker → feeder:
 RELAY = 5  # (conn id (-1: UDP), client address, query, receipt time ns)
-LOG = 6  # (count, marshal of [(t0 ns, (ip, port), qname wire, qtype, rcode, latency ns,
-#                               "udp" | "tcp"), ...]): the feeder keeps it undecoded
+LOG = 6  # (count, marshal of [(t0 ns, (ip, port), query, rcode, latency ns, "udp" | "tcp"),
+#        ...]): the feeder keeps it undecoded; the query's name and type are read from it
+#        only when the log is (`querylog.QueryLog.add_batch`)
 
 ENT = b""
 ASK_FEEDER = b"R"
@@ -395,9 +396,7 @@ class Worker:
         self._to_feeder(LOG, (len(batch), marshal.dumps(batch)))
 
     def _logged(self, t0: int, addr: Any, data: bytes, resp: bytes, transport: str) -> None:
-        z = data.find(0, 12)
-        self.log.append((t0, addr, data[12:z + 1].lower(), (data[z + 1] << 8) | data[z + 2],
-                         resp[3] & 0xF, perf_counter_ns() - t0, transport))
+        self.log.append((t0, addr, data, resp[3] & 0xF, perf_counter_ns() - t0, transport))
         if len(self.log) >= LOG_BATCH:
             self._flush_log()
 
