@@ -50,6 +50,7 @@ class SchedulerController(Controller):
         self.nodes.on_add(lambda _obj: self._round_if_waiting())
         self.nodes.on_update(self._node_changed)
         self._unschedulable: dict[str, str] = {}  # pod uid → the message last reported
+        self._recording: set[asyncio.Task[None]] = set()
 
     def _pod_changed(self, pod: JSON) -> None:
         if _pending(pod):
@@ -87,15 +88,28 @@ class SchedulerController(Controller):
                 failures.append((pod, decision.message))
         limit = asyncio.Semaphore(BIND_PARALLEL)
 
-        async def bind(pod: JSON, node: str) -> None:
+        async def bind(pod: JSON, node: str) -> tuple[JSON, str] | None:
             async with limit:
-                await self._bind(pod, node)
+                return (pod, node) if await self._bind(pod, node) else None
 
-        await asyncio.gather(*(bind(p, n) for p, n in bindings))
+        bound = [b for b in await asyncio.gather(*(bind(p, n) for p, n in bindings)) if b]
+        if bound:
+            # Events are for people reading `kubectl describe`: the next round of bindings
+            # does not wait for them (kube-scheduler's broadcaster sends them async too).
+            task = asyncio.create_task(self._scheduled_events(bound))
+            self._recording.add(task)
+            task.add_done_callback(self._recording.discard)
         for pod, message in failures:
             await self._unschedulable_pod(pod, message)
 
-    async def _bind(self, pod: JSON, node: str) -> None:
+    async def _scheduled_events(self, bound: list[tuple[JSON, str]]) -> None:
+        for pod, node in bound:
+            await self.recorder.normal(
+                pod, "Scheduled",
+                f"Successfully assigned {namespace_of(pod)}/{name_of(pod)} to {node}")
+
+    async def _bind(self, pod: JSON, node: str) -> bool:
+        """Post the binding; False when the pod went away or was bound meanwhile."""
         ns, name = namespace_of(pod), name_of(pod)
         body = {"apiVersion": "v1", "kind": "Binding",
                 "metadata": {"name": name, "namespace": ns,
@@ -106,11 +120,10 @@ class SchedulerController(Controller):
                                       body=body)
         except StatusError as err:
             if err.code in (404, 409):
-                return  # deleted, or bound by someone else meanwhile: nothing to do
+                return False  # deleted, or bound by someone else meanwhile
             raise
         self._unschedulable.pop(str((pod.get("metadata") or {}).get("uid")), None)
-        await self.recorder.normal(pod, "Scheduled",
-                                   f"Successfully assigned {ns}/{name} to {node}")
+        return True
 
     async def _unschedulable_pod(self, pod: JSON, message: str) -> None:
         uid = str((pod.get("metadata") or {}).get("uid"))
