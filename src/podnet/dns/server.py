@@ -58,6 +58,7 @@ _AXFR, _IXFR = 252, 251
 _REVERSE = (".in-addr.arpa.", ".ip6.arpa.")
 _CHUNK = 2000  # table entries per frame when a whole table is pushed
 _STOP_WAIT = 3.0  # seconds the worker gets to exit after its control socket closes
+_RESTART_PAUSE = 0.5  # seconds before a worker that died is replaced
 
 Send = Callable[[bytes], None]
 
@@ -87,13 +88,21 @@ class DnsServer:
         self._reader_task: asyncio.Task[None] | None = None
         self._synced_sent = False
         self._stopping = False
+        self._socks: tuple[socket.socket, ...] = ()
         self.relayed = 0  # queries the worker could not answer alone (tests, diagnostics)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        udp, tcp = self._bind()
+        # Kept open here (never read) so that a new worker can take over the same port.
+        self._socks = self._bind()
+        await self._start_worker()
+        self.zone.on_change = self._on_change
+
+    async def _start_worker(self) -> None:
+        """Spawn the worker on our sockets and give it the config and the whole table."""
+        udp, tcp = self._socks
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             fds = (theirs.fileno(), udp.fileno(), tcp.fileno())
@@ -102,15 +111,13 @@ class DnsServer:
                  str(Path(worker.__file__).parent), *map(str, fds)],
                 pass_fds=fds, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         finally:
-            # The worker has its copies; ours would only keep the ports open after it.
-            for s in (theirs, udp, tcp):
-                s.close()
+            theirs.close()
         reader, self._writer = await asyncio.open_unix_connection(sock=ours)
         self._reader_task = asyncio.get_running_loop().create_task(self._read(reader))
         self._send(worker.CONFIG, table.config(self.zone))
         self.zone.take_dirty()  # the whole table goes now
         self._push(table.all_names(self.zone))
-        self.zone.on_change = self._on_change
+        self._synced_sent = False
         if self.zone.synced:
             self._sync()
 
@@ -153,19 +160,25 @@ class DnsServer:
             with contextlib.suppress(BaseException):
                 await self._reader_task
             self._reader_task = None
-        proc, self.worker = self.worker, None
-        if proc is not None:
-            for _ in range(int(_STOP_WAIT / 0.01)):
-                if proc.poll() is not None:
-                    break
-                await asyncio.sleep(0.01)
-            else:
-                proc.kill()
-                await asyncio.to_thread(proc.wait)
+        await self._reap()
+        for s in self._socks:
+            s.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _reap(self) -> None:
+        """Wait for the worker to exit (its control socket is closed), else kill it."""
+        proc, self.worker = self.worker, None
+        if proc is None:
+            return
+        for _ in range(int(_STOP_WAIT / 0.01)):
+            if proc.poll() is not None:
+                return
+            await asyncio.sleep(0.01)
+        proc.kill()
+        await asyncio.to_thread(proc.wait)
 
     async def __aenter__(self) -> DnsServer:
         await self.start()
@@ -215,9 +228,19 @@ class DnsServer:
                 elif kind == worker.LOG:
                     self.query_log.add_batch(*payload)
         except (asyncio.IncompleteReadError, ConnectionError):
-            if not self._stopping:
-                log.error("component=dns event=worker-exited code=%s",
-                          self.worker.poll() if self.worker else None)
+            pass
+        if self._stopping:
+            return
+        # The worker died (it never exits on its own while we run): start another on the
+        # same sockets after a pause (no crash loop); clients retry meanwhile.
+        log.error("component=dns event=worker-exited code=%s",
+                  self.worker.poll() if self.worker else None)
+        if self._writer is not None:
+            self._writer.close()
+        await self._reap()
+        await asyncio.sleep(_RESTART_PAUSE)
+        if not self._stopping:
+            await self._start_worker()
 
     def _relayed(self, cid: int, addr: tuple[str, int], data: bytes, t0: int) -> None:
         self.relayed += 1

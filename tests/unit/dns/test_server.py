@@ -315,3 +315,19 @@ def test_the_worker_answers_alone_and_stops_with_the_server() -> None:
     finally:
         c.close()
     assert proc.poll() is not None  # stopped, and reaped
+
+
+def test_a_worker_that_dies_is_replaced_on_the_same_port(dns: ServerCluster) -> None:
+    dns.add_service("web", cluster_ip="10.96.0.20")
+    first = dns.server.worker
+    assert first is not None
+    first.kill()  # a process this test's server started, by its PID
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        new = dns.server.worker
+        if new is not None and new is not first and new.poll() is None:
+            break
+        time.sleep(0.05)
+    dns.add_service("web", cluster_ip="10.96.0.21")  # changes reach the new worker too
+    assert dns.ask(WEB, "A") == [f"{WEB} 5 IN A 10.96.0.21"]
+    assert dns.server.relayed == 0
