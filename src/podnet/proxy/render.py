@@ -127,10 +127,7 @@ def set_decl(s: SetDef, verb: str = "add") -> str:
     head = f"{verb} {kind} {WHERE} {_name(s.name)}"
     if verb != "add":
         return head
-    if s.typeof is not None:
-        spec = f"typeof {s.typeof}"
-    else:
-        spec = "type " + " . ".join(s.type) + (f" : {s.map}" if s.map else "")
+    spec = "type " + " . ".join(s.type) + (f" : {s.map}" if s.map else "")
     if s.timeout is not None:
         spec += f" ; flags timeout ; timeout {int(s.timeout)}s"
     return f"{head} {{ {spec} ; }}"

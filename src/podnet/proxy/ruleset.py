@@ -204,14 +204,12 @@ class Chain:
 class SetDef:
     """A named set (`map` None) or map (`map` "verdict" or a data type). Immutable once
     created: a different definition gets a different name (the affinity timeout is in
-    the hash). `typeof`, when given, is nft's `typeof` declaration and wins over `type`
-    (numgen has no type name)."""
+    the hash)."""
 
     name: str
     type: tuple[str, ...]
     map: str | None = None
     timeout: int | None = None  # seconds; sets with a timeout are updated from the packet path
-    typeof: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
