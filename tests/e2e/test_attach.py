@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -75,48 +76,48 @@ def _read_until(proc: subprocess.Popen[bytes], fd: int, needle: bytes, timeout: 
     return needle in seen
 
 
-def test_attach_streams_output_and_detaching_leaves_the_container_running(
-        attachable: Cluster) -> None:
+@contextmanager
+def _attached(cluster: Cluster, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`kubectl attach <args>` running, with pipes; ended by its PID afterwards."""
     with tempfile.TemporaryDirectory() as cache:
-        proc = subprocess.Popen(_kubectl_argv(attachable, cache, "attach", "ticker"),
+        proc = subprocess.Popen(_kubectl_argv(cluster, cache, "attach", *args),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL)
-        assert proc.stdout is not None
-        seen = bytearray()
+                                stdin=subprocess.PIPE)
         try:
-            assert _read_until(proc, proc.stdout.fileno(), b"tick", 20, seen), seen
-            first = int(seen.split(b"tick ")[1].split()[0])
-            assert _read_until(proc, proc.stdout.fileno(), f"tick {first + 3}".encode(), 10,
-                               seen), seen
+            yield proc
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def _still_running_without_restarts(cluster: Cluster, name: str) -> None:
     time.sleep(0.5)
-    assert _phase(attachable, "ticker") == "Running"
-    assert _restarts(attachable, "ticker") == "0"
+    assert _phase(cluster, name) == "Running"
+    assert _restarts(cluster, name) == "0"
+
+
+def test_attach_streams_output_and_detaching_leaves_the_container_running(
+        attachable: Cluster) -> None:
+    with _attached(attachable, "ticker") as proc:
+        assert proc.stdout is not None
+        seen = bytearray()
+        assert _read_until(proc, proc.stdout.fileno(), b"tick", 20, seen), seen
+        first = int(seen.split(b"tick ")[1].split()[0])
+        assert _read_until(proc, proc.stdout.fileno(), f"tick {first + 3}".encode(), 10,
+                           seen), seen
+    _still_running_without_restarts(attachable, "ticker")
 
 
 def test_attach_with_stdin_talks_to_the_main_process(attachable: Cluster) -> None:
-    with tempfile.TemporaryDirectory() as cache:
-        proc = subprocess.Popen(_kubectl_argv(attachable, cache, "attach", "-i", "reader"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.PIPE)
+    with _attached(attachable, "-i", "reader") as proc:
         assert proc.stdout is not None and proc.stdin is not None
         seen = bytearray()
-        try:
-            proc.stdin.write(b"hello\n")
+        for word in (b"hello", b"again"):
+            proc.stdin.write(word + b"\n")
             proc.stdin.flush()
-            assert _read_until(proc, proc.stdout.fileno(), b"got hello", 20, seen), seen
-            proc.stdin.write(b"again\n")
-            proc.stdin.flush()
-            assert _read_until(proc, proc.stdout.fileno(), b"got again", 10, seen), seen
-        finally:
-            proc.terminate()
-            proc.wait(10)
+            assert _read_until(proc, proc.stdout.fileno(), b"got " + word, 20, seen), seen
     # Not stdinOnce: the container's stdin stays open for the next attach.
-    time.sleep(0.5)
-    assert _phase(attachable, "reader") == "Running"
-    assert _restarts(attachable, "reader") == "0"
+    _still_running_without_restarts(attachable, "reader")
 
 
 def test_attach_to_a_container_without_stdin_is_refused(attachable: Cluster) -> None:

@@ -18,6 +18,8 @@ import struct
 import termios
 from collections.abc import Callable
 
+from podnet.agent.fdio import write_all
+
 Tap = Callable[[str, bytes], None]
 
 
@@ -51,11 +53,6 @@ class AttachTarget:
         self.stdin_fd = -1
 
 
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
 class AttachSession:
     """One attached client; the runtime's `ExecProcess` contract (streams/__init__)."""
 
@@ -86,21 +83,7 @@ class AttachSession:
     async def write(self, data: bytes) -> None:
         if not self.stdin:
             return  # the client asked for no stdin; what it sends anyway is dropped
-        loop = asyncio.get_running_loop()
-        view = memoryview(data)
-        while view:
-            fd = self.target.stdin_fd
-            if fd < 0:
-                raise BrokenPipeError("the container's stdin is closed")
-            try:
-                view = view[os.write(fd, view):]
-            except BlockingIOError:
-                ready: asyncio.Future[None] = loop.create_future()
-                loop.add_writer(fd, _resolve, ready)
-                try:
-                    await ready
-                finally:
-                    loop.remove_writer(fd)
+        await write_all(lambda: self.target.stdin_fd, data, "the container's stdin is closed")
 
     def close_stdin(self) -> None:
         """The client has no more input: only stdinOnce passes that on."""

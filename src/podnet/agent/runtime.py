@@ -54,6 +54,7 @@ from typing import Any
 
 from podnet.agent import forkserver
 from podnet.agent.attach import AttachSession, AttachTarget
+from podnet.agent.fdio import resolve, write_all
 from podnet.util.clock import Clock, SystemClock
 
 logger = logging.getLogger("podnet.agent.runtime")
@@ -415,7 +416,7 @@ class _ForkServer:
                 break
             except BlockingIOError:
                 writable: asyncio.Future[None] = loop.create_future()
-                loop.add_writer(self.sock.fileno(), _resolve, writable)
+                loop.add_writer(self.sock.fileno(), resolve, writable)
                 try:
                     await writable
                 finally:
@@ -1001,11 +1002,6 @@ class Runtime:
         return proc
 
 
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
 async def _read_all(fd: int) -> bytes:
     """Read a pipe to EOF without blocking the loop; closes it."""
     loop = asyncio.get_running_loop()
@@ -1151,22 +1147,7 @@ class ExecProcess:
         return item
 
     async def write(self, data: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        view = memoryview(data)
-        while view:
-            if self._stdin < 0:
-                raise BrokenPipeError("stdin is closed")
-            try:
-                n = os.write(self._stdin, view)
-                view = view[n:]
-            except BlockingIOError:
-                ready: asyncio.Future[None] = loop.create_future()
-                fd = self._stdin
-                loop.add_writer(fd, _resolve, ready)
-                try:
-                    await ready
-                finally:
-                    loop.remove_writer(fd)
+        await write_all(lambda: self._stdin, data, "stdin is closed")
 
     def close_stdin(self) -> None:
         if self.tty:
