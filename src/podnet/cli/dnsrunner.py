@@ -89,7 +89,11 @@ async def run_dns(client: ApiClient, host: str, stop: asyncio.Event, port: int =
         inf.on_update(functools.partial(_modified, handler))
         inf.on_delete(functools.partial(handler, "DELETED"))
     server = DnsServer(zone, host, port)
-    await server.start()  # SERVFAIL until the first full sync, never a premature NXDOMAIN
+    # Answers come from a worker process the server starts (and stops in `finally`);
+    # SERVFAIL until the first full sync, never a premature NXDOMAIN.
+    await server.start()
+    log.info("component=dns event=serving address=%s:%d worker_pid=%s", host, server.port,
+             server.worker.pid if server.worker else None)
     tasks = [asyncio.create_task(inf.run()) for inf, _ in informers]
     try:
         for inf, _ in informers:

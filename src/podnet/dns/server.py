@@ -56,7 +56,9 @@ log = logging.getLogger("podnet.dns")
 _IN = 1
 _AXFR, _IXFR = 252, 251
 _REVERSE = (".in-addr.arpa.", ".ip6.arpa.")
-_CHUNK = 2000  # table entries per frame when a whole table is pushed
+# Owner names per frame when a whole table is pushed. Encoding takes ~40 µs a name, so a
+# chunk keeps the event loop for ~20 ms; the loop runs between chunks.
+_CHUNK = 500
 _STOP_WAIT = 3.0  # seconds the worker gets to exit after its control socket closes
 _RESTART_PAUSE = 0.5  # seconds before a worker that died is replaced
 
@@ -87,6 +89,7 @@ class DnsServer:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._synced_sent = False
+        self._bulk: asyncio.Task[None] | None = None
         self._stopping = False
         self._socks: tuple[socket.socket, ...] = ()
         self.relayed = 0  # queries the worker could not answer alone (tests, diagnostics)
@@ -115,11 +118,9 @@ class DnsServer:
         reader, self._writer = await asyncio.open_unix_connection(sock=ours)
         self._reader_task = asyncio.get_running_loop().create_task(self._read(reader))
         self._send(worker.CONFIG, table.config(self.zone))
-        self.zone.take_dirty()  # the whole table goes now
-        self._push(table.all_names(self.zone))
         self._synced_sent = False
-        if self.zone.synced:
-            self._sync()
+        self.zone.take_dirty()  # the whole table goes now
+        self._start_bulk(table.all_names(self.zone))
 
     def _bind(self) -> tuple[socket.socket, socket.socket]:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -150,6 +151,10 @@ class DnsServer:
         if self.zone.on_change == self._on_change:
             self.zone.on_change = None
         self._stopping = True
+        if self._bulk is not None:
+            self._bulk.cancel()
+            with contextlib.suppress(BaseException):
+                await self._bulk
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(Exception):
@@ -188,7 +193,11 @@ class DnsServer:
         await self.stop()
 
     async def drain(self) -> None:
-        """Wait until what was pushed to the worker has left this process."""
+        """Wait until what was pushed to the worker (a whole table included) has left
+        this process; the worker applies it before the next query it reads."""
+        if self._bulk is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._bulk)
         if self._writer is not None:
             await self._writer.drain()
 
@@ -204,16 +213,33 @@ class DnsServer:
 
     def _on_change(self) -> None:
         """After each Zone mutation: encode and send what changed (before it returns)."""
-        if not self.zone.synced:
-            return  # the worker relays everything until then; one push at the sync
-        self._push(sorted(self.zone.take_dirty()))
-        if not self._synced_sent:
-            self._sync()
+        if not self.zone.synced or self._bulk is not None:
+            return  # the first sync's push, or the one under way, takes the dirty names
+        if self._synced_sent:
+            self._push(sorted(self.zone.take_dirty()))
+        else:
+            self._start_bulk(sorted(self.zone.take_dirty()))
 
-    def _sync(self) -> None:
-        self._push(sorted(self.zone.take_dirty()))
-        self._send(worker.SYNCED, None)
-        self._synced_sent = True
+    def _start_bulk(self, names: Sequence[str]) -> None:
+        if self._bulk is not None:
+            self._bulk.cancel()  # a new worker's whole-table push supersedes it
+        self._bulk = asyncio.get_running_loop().create_task(self._push_bulk(names))
+
+    async def _push_bulk(self, names: Sequence[str]) -> None:
+        """Many names (a whole table, the first sync) in chunks, letting the loop run
+        between them; then, once the Zone is synced, SYNCED. Until then the worker relays
+        every query here, where the Zone answers it: answers are right all along. A name
+        that changes meanwhile is dirty again and goes at the end."""
+        try:
+            for i in range(0, len(names), _CHUNK):
+                self._push(names[i:i + _CHUNK])
+                await asyncio.sleep(0)
+            if self.zone.synced:
+                self._push(sorted(self.zone.take_dirty()))
+                self._send(worker.SYNCED, None)
+                self._synced_sent = True
+        finally:
+            self._bulk = None
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         """Frames from the worker: queries it relays, and its query-log batches."""

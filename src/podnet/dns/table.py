@@ -64,7 +64,7 @@ def changes(zone: Zone, names: Iterable[str]) -> list[tuple[bytes, Value | None]
 
 def all_names(zone: Zone) -> list[str]:
     """Every name the answering process needs an entry for: owners and empty non-terminals."""
-    return [*zone.names(), *zone.ent_names()]
+    return list(dict.fromkeys([*zone.names(), *zone.ent_names()]))
 
 
 def config(zone: Zone) -> dict[str, Any]:

@@ -308,6 +308,7 @@ def test_the_worker_answers_alone_and_stops_with_the_server() -> None:
     assert proc is not None and proc.poll() is None
     try:
         c.add_service("web", cluster_ip="10.96.0.20", ports=[("http", 80, "TCP")])
+        c.call(c.server.drain())  # the first sync's table push runs in the background
         for tcp in (False, True):
             assert c.message(WEB, "A", tcp=tcp).answer[0].to_text() == f"{WEB} 5 IN A 10.96.0.20"
             assert c.message("nope." + WEB, "A", tcp=tcp).rcode() == drcode.NXDOMAIN
@@ -328,6 +329,7 @@ def test_a_worker_that_dies_is_replaced_on_the_same_port(dns: ServerCluster) -> 
         if new is not None and new is not first and new.poll() is None:
             break
         time.sleep(0.05)
+    dns.call(dns.server.drain())
     dns.add_service("web", cluster_ip="10.96.0.21")  # changes reach the new worker too
     assert dns.ask(WEB, "A") == [f"{WEB} 5 IN A 10.96.0.21"]
     assert dns.server.relayed == 0
