@@ -28,7 +28,7 @@ from podnet.agent import network
 from podnet.agent.ipam import Ipam
 from podnet.agent.network import NodeNetwork, PodNetwork
 from podnet.kernel import netns
-from podnet.proxy import nft, ruleset, tables
+from podnet.proxy import ir, nft, ruleset, tables
 from podnet.proxy.ruleset import NodeInfo
 from podnet.proxy.tables import Tables
 from podnet.proxy.views import Endpoint, ServicePort
@@ -87,7 +87,7 @@ class Node:
             for script in t.load(pieces.values()):
                 await nft.apply(self.net.netns, tables.text(script), backend)
             return t
-        gone: dict[Any, ruleset.Piece | None] = {k: None for k in before.pieces
+        gone: dict[Any, ir.Piece | None] = {k: None for k in before.pieces
                                                   if k not in pieces}
         script = before.update({**pieces, **gone})
         self.last_statements = tables.statement_count(script)

@@ -26,7 +26,7 @@ from podnet.api.resources import Registry, ResourceType
 from podnet.client.informer import Informer, object_key
 from podnet.client.rest import ApiClient
 from podnet.kernel.run import run
-from podnet.proxy import nft, ruleset, tables
+from podnet.proxy import ir, nft, ruleset, tables
 from podnet.proxy.healthcheck import HealthServers, Target
 from podnet.proxy.tracker import ServiceTracker, health_target
 from podnet.proxy.views import ServicePort, endpoints_for
@@ -50,7 +50,7 @@ def _slice_service(obj: Mapping[str, Any]) -> str | None:
 
 
 def desired(services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, Any]],
-            node: ruleset.NodeInfo) -> ruleset.Ruleset:
+            node: ruleset.NodeInfo) -> ir.Ruleset:
     """The whole ruleset for these objects (pure: what the proxier programs, piece by
     piece, and what `trace` explains)."""
     by_service: dict[str, list[Mapping[str, Any]]] = {}
@@ -152,7 +152,7 @@ class Proxier:
                 with contextlib.suppress(BaseException):
                     await t
 
-    def _changed(self) -> Iterator[tuple[ruleset.PortKey, ruleset.Piece | None]]:
+    def _changed(self) -> Iterator[tuple[ir.PortKey, ir.Piece | None]]:
         """The tracker's answer for every Service marked since the last sync, computed
         as it is pulled (a cold sync overlaps this with the kernel's work)."""
         pending, self._pending = sorted(self._pending), set()
@@ -176,10 +176,10 @@ class Proxier:
                 self._pending.update(pending[i + 1:])
                 raise
 
-    def _everything(self) -> Iterator[ruleset.Piece]:
+    def _everything(self) -> Iterator[ir.Piece]:
         """Every piece, for a full sync: the marked Services' fresh ones first (made
         lazily), then those of the Services that did not change."""
-        fresh: set[ruleset.PortKey] = set()
+        fresh: set[ir.PortKey] = set()
         for key, pc in self._changed():
             fresh.add(key)
             if pc is not None:

@@ -12,10 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from podnet.proxy.ruleset import (
-    FAMILY,
-    IPV4_TEXT,
-    TABLE,
+from podnet.proxy.ir import (
     Chain,
     Dnat,
     DnatMap,
@@ -35,6 +32,11 @@ from podnet.proxy.ruleset import (
     Target,
     Value,
     Verdict,
+)
+from podnet.proxy.ruleset import (
+    FAMILY,
+    IPV4_TEXT,
+    TABLE,
 )
 
 WHERE = f"{FAMILY} {TABLE}"

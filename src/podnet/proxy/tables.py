@@ -21,16 +21,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from podnet.proxy import render
-from podnet.proxy.ruleset import (
-    CLUSTER_PREFIX,
+from podnet.proxy.ir import (
     Chain,
     Key,
-    NodeInfo,
     Piece,
     PortKey,
     Ruleset,
     SetDef,
     Value,
+)
+from podnet.proxy.ruleset import (
+    CLUSTER_PREFIX,
+    NodeInfo,
     assemble,
     shared_chain,
     static,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 
-from podnet.proxy.ruleset import (
+from podnet.proxy.ir import (
     Chain,
     Dnat,
     DnatMap,

@@ -15,7 +15,13 @@ from typing import Any
 
 from podnet.proxy import ruleset
 from podnet.proxy.healthcheck import Target
-from podnet.proxy.ruleset import NodeInfo, Piece, PortKey
+from podnet.proxy.ir import (
+    Piece,
+    PortKey,
+)
+from podnet.proxy.ruleset import (
+    NodeInfo,
+)
 from podnet.proxy.views import Endpoint, ServicePort, endpoints_for
 
 

@@ -11,7 +11,8 @@ from ipaddress import IPv4Address
 import pytest
 
 from podnet.proxy import render, ruleset
-from podnet.proxy.ruleset import NodeInfo, Piece, PortKey, Ruleset
+from podnet.proxy.ir import Piece, PortKey, Rule, Ruleset, Verdict
+from podnet.proxy.ruleset import NodeInfo
 from podnet.proxy.tables import Tables, statement_count, text
 from podnet.proxy.views import Endpoint, ServicePort
 
@@ -197,7 +198,7 @@ def test_bad_addresses_never_reach_nft(bad: str) -> None:
 
 
 def test_comments_cannot_end_the_string() -> None:
-    rule = ruleset.Rule((ruleset.Verdict("accept"),), 'a"b\\c\nd')
+    rule = Rule((Verdict("accept"),), 'a"b\\c\nd')
     assert render.rule("x", rule) == 'add rule ip podnet-proxy x accept comment "abcd"'
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from podnet.proxy import ruleset
-from podnet.proxy.ruleset import NodeInfo, Ruleset
+from podnet.proxy.ir import Ruleset
+from podnet.proxy.ruleset import NodeInfo
 from podnet.proxy.tracer import LOCAL, trace
 from podnet.proxy.views import ServicePort, endpoints_for
 
