@@ -1,6 +1,6 @@
 """Services → the desired nftables table `ip podnet-proxy` of one node, in the IR of
-`podnet.proxy.ir`. Pure: no I/O, no clock, no globals (STYLE.md §1). docs/nftables.md describes every table,
-chain, map, set and priority made here.
+`podnet.proxy.ir`. Pure: no I/O, no clock, no globals (STYLE.md §1). docs/nftables.md
+describes every table, chain, map, set and priority made here.
 
 The table is built from independent *pieces*, one per service port (`piece`): the map
 elements, and for the rare ports that need them (ClientIP affinity, externalTrafficPolicy
