@@ -124,6 +124,7 @@ class Agent:
         for inf in informers:
             await asyncio.wait_for(inf.synced.wait(), 30)
         await self.adopt()
+        self.runtime.warm()  # the first pods after `podnet up` do not wait for it
         await stop.wait()
 
     async def shutdown(self, remove_everything: bool) -> None:

@@ -690,6 +690,10 @@ class Runtime:
                             "agent restarted since it started)")
         return AttachSession(c.attach, c.done, stdin=stdin)
 
+    def warm(self) -> None:
+        """Start the fork server now rather than on the first container start."""
+        self._fork_server()
+
     def _fork_server(self) -> _ForkServer:
         if self._server is None or not self._server.alive:
             self._server = _ForkServer(self.python, self._on_server_exit, self._on_server_lost)
