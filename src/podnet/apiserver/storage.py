@@ -581,7 +581,7 @@ class Storage:
                     yield ev.type, obj
                     continue
                 now_in = ev.type != "DELETED" and match(obj)
-                was_in = ev.prev is not None and match(self._decode(rt, ev.prev))
+                was_in = ev.prev is not None and match(self._decode_event(rt, "PREV", ev.prev))
                 if ev.type == "DELETED":
                     if was_in:
                         yield "DELETED", obj
