@@ -391,19 +391,21 @@ def synthetic(services: int, endpoints: int = 10) -> tuple[list[Any], dict[Any, 
 def cold_compute(services: int) -> tuple[float, float, list[str], int]:
     """The proxier's first-sync computation: pieces, then the scripts (nft text)."""
     from podnet.proxy import ruleset, tables
+    from podnet.proxy.proxier import paused_gc
 
     node = ruleset.NodeInfo(node_ip="10.250.0.2", node_name="node-0")
     ports, eps = synthetic(services)
-    t0 = time.perf_counter()
-    pieces = [ruleset.piece(p, eps[p.key], node) for p in ports]
-    made = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    statements = 0
-    scripts = []
-    for script in tables.Tables(node).load(pieces):
-        statements += tables.statement_count(script)
-        scripts.append(tables.text(script))
-    rendered = time.perf_counter() - t0
+    with paused_gc():
+        t0 = time.perf_counter()
+        pieces = [ruleset.piece(p, eps[p.key], node) for p in ports]
+        made = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        statements = 0
+        scripts = []
+        for script in tables.Tables(node).load(pieces):
+            statements += tables.statement_count(script)
+            scripts.append(tables.text(script))
+        rendered = time.perf_counter() - t0
     return made, rendered, scripts, statements
 
 
@@ -444,13 +446,15 @@ def cold_sync(services: int, rounds: int = 3) -> list[float]:
     lazily made pieces and scripts (Python makes the next transaction while libnftables
     and the kernel take the previous); seconds per round."""
     from podnet.proxy import nft, ruleset, tables
+    from podnet.proxy.proxier import paused_gc
 
     node = ruleset.NodeInfo(node_ip="10.250.0.2", node_name="node-0")
     ports, eps = synthetic(services)
 
     async def sync(ns: str) -> None:
         pieces = (ruleset.piece(p, eps[p.key], node) for p in ports)  # as the proxier
-        await nft.apply_each(ns, tables.texts(tables.Tables(node).load(pieces)))
+        with paused_gc():
+            await nft.apply_each(ns, tables.texts(tables.Tables(node).load(pieces)))
 
     return [_in_fresh_netns(lambda ns: _timed(ns, sync)) for _ in range(rounds)]
 
