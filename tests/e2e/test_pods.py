@@ -209,9 +209,11 @@ def test_agent_restart_adopts_running_pods(workloads: Cluster) -> None:
             for uid in before}
     serve_pid = int((workloads.state_dir / "podnet.pid").read_text())
     agent_pid = int((workloads.state_dir / "agent.pid").read_text())
+    controllers_pid = int((workloads.state_dir / "controllers.pid").read_text())
     # kill -9 the agent and everything else podnet runs; only the containers survive.
+    # The controllers, a child of serve, go with it (their parent-death signal).
     subprocess.run(["kill", "-9", str(agent_pid), str(serve_pid)], check=True)
-    for gone in (serve_pid, agent_pid):
+    for gone in (serve_pid, agent_pid, controllers_pid):
         wait_for(lambda gone=gone: not Path(f"/proc/{gone}").exists()
                  or Path(f"/proc/{gone}/stat").read_text().split(") ")[1][0] == "Z",
                  what="podnet processes gone")

@@ -77,6 +77,7 @@ def parser() -> argparse.ArgumentParser:
     _common(ctl)
     ctl.add_argument("--kubeconfig", help="kubeconfig of the API server to use")
     ctl.add_argument("--port", type=int, default=6443)
+    ctl.add_argument("--die-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
     ctl.add_argument("-v", "--verbose", action="store_true")
     return ap
 
@@ -124,6 +125,8 @@ def cmd_foreground(args: argparse.Namespace, paths: ClusterPaths) -> int:
         opts.apiserver = False
         opts.agent = False
         opts.kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
+        if args.die_with_parent:
+            _die_with_parent(args.die_with_parent)
     if args.command == "agent":
         opts.apiserver = False
         opts.controllers = False
@@ -131,6 +134,18 @@ def cmd_foreground(args: argparse.Namespace, paths: ClusterPaths) -> int:
         opts.node_name = args.node_name
         opts.node_index = args.node_index
     return _run(serve(opts))
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this process when `parent` (podnet serve) dies, even by SIGKILL, so a child
+    it started is never left behind (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the prctl took effect
+        sys.exit(0)
 
 
 def cmd_dns(args: argparse.Namespace, paths: ClusterPaths) -> int:

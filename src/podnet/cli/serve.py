@@ -281,6 +281,42 @@ async def supervise_agent(opts: ServeOptions, stop: asyncio.Event, listen: Any) 
         (paths.state_dir / "agent.pid").unlink()
 
 
+async def supervise_controllers(opts: ServeOptions, stop: asyncio.Event) -> None:
+    """Run `podnet controllers` as a child that dies with this process (it holds no state
+    worth outliving a crash: a restarted serve starts a new one); restart it if it dies,
+    and on stop SIGTERM it by PID and wait for it."""
+    import sys
+
+    paths = opts.paths
+    delay = 0.5
+    while not stop.is_set():
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "podnet.cli.main", "controllers", "--name", paths.name,
+            "--state-dir", str(paths.state_dir), "--port", str(opts.port),
+            "--die-with-parent", str(os.getpid()), stdin=asyncio.subprocess.DEVNULL)
+        (paths.state_dir / "controllers.pid").write_text(str(proc.pid))
+        exited = asyncio.create_task(proc.wait())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if stop.is_set():
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(exited, 15)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+            break
+        log.error("component=controllers event=exited code=%s restart_in=%.1fs",
+                  proc.returncode, delay)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 10.0)
+    with contextlib.suppress(FileNotFoundError):
+        (paths.state_dir / "controllers.pid").unlink()
+
+
 async def serve(opts: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; then stop components in reverse order."""
     paths = opts.paths
@@ -290,6 +326,13 @@ async def serve(opts: ServeOptions) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     components: dict[str, Any] = {}
+
+    def publish() -> None:
+        # The status file is the cluster's: only the process with the API server writes
+        # it, not the agent or controllers it runs as children.
+        if opts.apiserver:
+            _write_status(paths, components)
+
     server = None
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -298,28 +341,34 @@ async def serve(opts: ServeOptions) -> int:
             await server.start()
             components["apiserver"] = {"state": "running",
                                        "address": f"https://{opts.host}:{opts.port}"}
-            _write_status(paths, components)
-        if opts.controllers:
+            publish()
+        if opts.controllers and server is not None:
+            # Their own process: a burst of pods is bound (and controllers re-plan) on the
+            # other core's spare time, not between the API server's requests.
+            tasks.append(asyncio.create_task(supervise_controllers(opts, stop)))
+            components["controllers"] = {"state": "running"}
+            publish()
+        elif opts.controllers:
             tasks.append(asyncio.create_task(run_controllers(opts, stop)))
             components["controllers"] = {"state": "running"}
-            _write_status(paths, components)
+            publish()
         if opts.agent and server is not None:
             # Beside an API server the agent runs as its own process, as a kubelet does:
             # a second core for pod work, and pods that outlive a crash of this one.
             tasks.append(asyncio.create_task(supervise_agent(opts, stop, server.listen_also)))
             components["agent"] = {"state": "running", "node": opts.node_name}
-            _write_status(paths, components)
+            publish()
         elif opts.agent:
             tasks.append(asyncio.create_task(run_agent(opts, stop)))
             components["agent"] = {"state": "running", "node": opts.node_name}
-            _write_status(paths, components)
+            publish()
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({waiter, *tasks}, return_when=asyncio.FIRST_COMPLETED)
         for t in done:
             if t is not waiter and t.exception() is not None:
                 log.error("component failed: %r", t.exception())
                 components["failed"] = {"state": "failed", "error": str(t.exception())}
-                _write_status(paths, components)
+                publish()
         stop.set()
     finally:
         stop.set()
@@ -332,6 +381,7 @@ async def serve(opts: ServeOptions) -> int:
                 await t
         if server is not None:
             await server.stop()
-        with contextlib.suppress(FileNotFoundError):
-            paths.status_file.unlink()
+        if opts.apiserver:
+            with contextlib.suppress(FileNotFoundError):
+                paths.status_file.unlink()
     return 0
