@@ -367,7 +367,7 @@ def main() -> int:
             fh.write(f"\n### {title}\n\nMachine: {machine()}. dnsperf on core 0, each server "
                      "pinned to core 1; podnet's feeder on "
                      f"{'uvloop' if has_uvloop() else 'asyncio'}, its answering worker on "
-                     "selectors (stdlib only).\n\n"
+                     "epoll (stdlib only), both on core 1.\n\n"
                      + "\n".join(table) + "\n")
     return 0
 
