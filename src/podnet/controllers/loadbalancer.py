@@ -95,7 +95,15 @@ class LoadBalancerController(Controller):
         svc = self.services.cache.get(key)
         if svc is None:
             return
-        wanted = plan(self.services.cache.list(), self.pool).get(key, [])
+        if not wants_ip(svc):
+            if not _ingress_ips(svc):
+                return  # the common case, O(1): a Service that is no LoadBalancer of ours
+            wanted: list[str] = []
+        else:
+            # Only LoadBalancer Services take part in the plan: an event on one of 10,000
+            # Services must not re-plan all 10,000.
+            lbs = [s for s in self.services.cache.list() if wants_ip(s)]
+            wanted = plan(lbs, self.pool).get(key, [])
         if _ingress_ips(svc) == wanted:
             return
         status = dict(svc.get("status") or {})
