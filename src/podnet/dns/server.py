@@ -5,11 +5,14 @@ Two processes, so that the one on the hot path stays small (see `worker.py`):
 - **this one (the feeder)** owns the `Zone`. After every change it encodes the answers of
   exactly the owner names the Zone reports dirty (`table.changes`) and pushes them to the
   worker over a socketpair, before the mutation returns: the next query sees the change.
+  Whole tables (at start, at the first sync, to a new worker) go in chunks between which
+  the event loop runs; the worker relays every query until it has one.
   It also answers whatever the worker relays (queries before the first full sync,
   forwarding of outside names, ExternalName chasing, ANY/AXFR, unusual EDNS, malformed
   input) with the full logic below, and keeps the query log (the worker sends its entries
   in batches).
-- **the worker** (`python -I -S worker.py`) inherits the UDP and TCP sockets, holds one
+- **the worker** (`python -I -S`, see `_WORKER_BOOT`) inherits the UDP and TCP sockets
+  (this process keeps them, to start another worker on them if one dies), holds one
   dict of pre-encoded answers, and answers from it: a cache hit is one dict lookup and a
   splice of the query's ID and question.
 
