@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from podnet.cli.paths import ClusterPaths
+from podnet.util.heap import keep_frozen
 
 log = logging.getLogger("podnet.serve")
 
@@ -362,8 +363,11 @@ async def serve(opts: ServeOptions) -> int:
             tasks.append(asyncio.create_task(run_agent(opts, stop)))
             components["agent"] = {"state": "running", "node": opts.node_name}
             publish()
+        # Big informer caches (controllers, agent) would make every full GC a long pause.
+        heap_task = asyncio.create_task(keep_frozen(stop))
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({waiter, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+        heap_task.cancel()
         for t in done:
             if t is not waiter and t.exception() is not None:
                 log.error("component failed: %r", t.exception())
