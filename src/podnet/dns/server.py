@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -75,6 +76,9 @@ _WORKER_BOOT = ("import sys; sys.path.append(sys.argv[1]); import worker; "
                 "sys.exit(worker.main(sys.argv[2:]))")
 
 
+WORKER_NICE = -10
+
+
 class DnsServer:
     """Serves `zone` on `host:port` (port 0: an ephemeral one, see `port` after start)."""
 
@@ -116,6 +120,12 @@ class DnsServer:
                 [sys.executable, "-I", "-S", "-c", _WORKER_BOOT,
                  str(Path(worker.__file__).parent), *map(str, fds)],
                 pass_fds=fds, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            # The answering process is the latency-critical one: it shares the cores with
+            # this process (informers, the proxy, pod work) and must win when both are
+            # runnable. In bench/dns, with both on one core, this took p99 at half load
+            # from ~1.5 ms to ~0.9 ms. Lowering a nice value needs root; else it stays.
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, self.worker.pid, WORKER_NICE)
         finally:
             theirs.close()
         reader, self._writer = await asyncio.open_unix_connection(sock=ours)
