@@ -15,6 +15,11 @@ The one effectful module of the container layer. Per container it keeps, under
   stored as a whole line (the format has no partial-line tag).
 - `<name>.spec.json`: what the launcher reads.
 
+A container whose spec asks for `stdin` gets a pipe, one asking for `tty` a terminal
+(its master side is the log's source then, instead of the FIFOs); the agent holds our end
+for `kubectl attach` (attach.py). Those ends die with the agent: after a restart such a
+container reads EOF or is hung up, and its restart policy decides.
+
 Containers are forked by a fork server (forkserver.py: one warm Python process per
 Runtime, started on the first start and again if it dies), each in a new session (process
 group = container pid). The container is the fork server's child, not ours: the server
