@@ -28,7 +28,6 @@ Known simplifications (documented, not hidden):
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from typing import Any
 
 from podnet.api.errors import Cause, StatusError, bad_request
 from podnet.api.schema import SchemaNode
+from podnet.util import jsonutil
 
 Path = tuple[str, ...]
 JSONObj = dict[str, Any]
@@ -303,7 +303,7 @@ def _merge(live: Any, config: Any, node: SchemaNode | None) -> Any:
     everything else is replaced by the config's value."""
     if isinstance(config, dict):
         if not isinstance(live, dict) or _atomic_map(node):
-            return _drop_nulls(copy.deepcopy(config))
+            return _drop_nulls(jsonutil.deepcopy(config))
         out = dict(live)
         for key, sub in config.items():
             if sub is None:
@@ -314,7 +314,7 @@ def _merge(live: Any, config: Any, node: SchemaNode | None) -> Any:
     if isinstance(config, list):
         kind = _list_kind(node)
         if kind == "atomic" or not isinstance(live, list):
-            return copy.deepcopy(config)
+            return jsonutil.deepcopy(config)
         return _merge_list(live, config, node, kind)
     return config
 
@@ -567,7 +567,7 @@ def _body(obj: JSONObj | None) -> JSONObj:
     """A copy without managedFields (they are bookkeeping, never owned or compared)."""
     if not obj:
         return {}
-    out = copy.deepcopy(obj)
+    out: JSONObj = jsonutil.deepcopy(obj)
     meta = out.get("metadata")
     if isinstance(meta, dict):
         meta.pop("managedFields", None)

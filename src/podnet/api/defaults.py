@@ -19,11 +19,12 @@ Everything here is pure: a deep copy goes in, a defaulted dict comes out.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
+
+from podnet.util import jsonutil
 
 Obj = dict[str, Any]
 
@@ -47,7 +48,7 @@ _VOLUME_SOURCES = frozenset({
 
 def apply_defaults(obj: Mapping[str, Any], *, create: bool = True) -> Obj:
     """A defaulted deep copy of `obj`; kinds without defaults come back unchanged."""
-    out: Obj = copy.deepcopy(dict(obj))
+    out: Obj = jsonutil.deepcopy(dict(obj))
     api_version = str(out.get("apiVersion", ""))
     group = api_version.rpartition("/")[0]
     fn = _DEFAULTERS.get((group, str(out.get("kind", ""))))
@@ -63,7 +64,7 @@ def pod_template_defaults(template_spec: Mapping[str, Any]) -> Obj:
     no admission-time fields (service account, priority, tolerations) — those are applied
     when the controller creates the Pod, exactly as in Kubernetes.
     """
-    spec: Obj = copy.deepcopy(dict(template_spec))
+    spec: Obj = jsonutil.deepcopy(dict(template_spec))
     _default_pod_spec(spec)
     return spec
 
@@ -453,7 +454,7 @@ def _binding(obj: Obj, create: bool) -> None:
 def _node(obj: Obj, create: bool) -> None:
     status = obj.get("status")
     if isinstance(status, dict) and status.get("allocatable") is None and status.get("capacity"):
-        status["allocatable"] = copy.deepcopy(status["capacity"])
+        status["allocatable"] = jsonutil.deepcopy(status["capacity"])
 
 
 def _none(obj: Obj, create: bool) -> None:
@@ -525,7 +526,7 @@ def drop_type_dependent_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -
     nodePorts (they were never in the manifest), and this drops them when they stop
     applying. Returns a new dict; run it before validation.
     """
-    out: Obj = copy.deepcopy(dict(new))
+    out: Obj = jsonutil.deepcopy(dict(new))
     spec = _child(out, "spec")
     if _needs_cluster_ip(old) and not _needs_cluster_ip(out):
         if _same(old, out, "clusterIP", "") and _same(old, out, "clusterIPs", []):
@@ -572,7 +573,7 @@ def patch_allocated_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> Ob
     `kubectl replace` of the original manifest, which has no clusterIP or nodePorts, is not
     an attempt to change them. NodePorts are matched by port name.
     """
-    out: Obj = copy.deepcopy(dict(new))
+    out: Obj = jsonutil.deepcopy(dict(new))
     spec = _child(out, "spec")
     old_spec = _spec(old)
     if _needs_cluster_ip(old) and _needs_cluster_ip(out):

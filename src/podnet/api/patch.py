@@ -18,11 +18,11 @@ keeps raw JSON and never round-trips through Go structs.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from podnet.api.errors import StatusError, bad_request
 from podnet.api.schema import SchemaNode
+from podnet.util import jsonutil
 
 PATCH_DIRECTIVE = "$patch"
 RETAIN_KEYS = "$retainKeys"
@@ -62,7 +62,7 @@ def strategic_merge_patch(original: JSONObj, patch: JSONObj, node: SchemaNode | 
         raise bad_request("invalid JSON document")
     if node is None:
         return json_merge_patch(original, patch)
-    result = _merge_map(copy.deepcopy(original or {}), copy.deepcopy(patch), node)
+    result = _merge_map(jsonutil.deepcopy(original or {}), jsonutil.deepcopy(patch), node)
     return result
 
 
@@ -482,13 +482,13 @@ def json_merge_patch(original: JSONObj, patch: JSONObj) -> JSONObj:
     """RFC 7386: objects merge recursively, `null` deletes, anything else replaces."""
     if not isinstance(patch, dict):
         raise bad_request("Invalid JSON Patch")
-    result = _merge_patch(copy.deepcopy(original), patch)
+    result = _merge_patch(jsonutil.deepcopy(original), patch)
     return result  # type: ignore[no-any-return]
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return jsonutil.deepcopy(patch)
     out = target if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -519,7 +519,7 @@ def json_patch(original: JSONObj, ops: list[Any]) -> JSONObj:
             raise bad_request(
                 f"json: cannot unmarshal {_json_kind(op)} into Go value of type jsonpatch.Operation"
             )
-    doc: Any = copy.deepcopy(original)
+    doc: Any = jsonutil.deepcopy(original)
     for op in ops:
         doc = _apply_op(doc, op)
     if not isinstance(doc, dict):
@@ -647,15 +647,15 @@ def _apply_op(doc: Any, op: JSONObj) -> Any:
     if kind in ("add", "replace", "test") and "value" not in op:
         raise _rejected(f"{kind} operation missing value")
     if kind == "add":
-        return _add(doc, path, copy.deepcopy(op["value"]))
+        return _add(doc, path, jsonutil.deepcopy(op["value"]))
     if kind == "remove":
         return _remove(doc, path)
     if kind == "replace":
         _get(doc, path)  # must exist
         if not path:
-            return copy.deepcopy(op["value"])
+            return jsonutil.deepcopy(op["value"])
         doc = _remove(doc, path)
-        return _add(doc, path, copy.deepcopy(op["value"]))
+        return _add(doc, path, jsonutil.deepcopy(op["value"]))
     if kind == "move":
         source = _pointer(op, "from")
         if path[: len(source)] == source and len(path) > len(source):
@@ -666,7 +666,7 @@ def _apply_op(doc: Any, op: JSONObj) -> Any:
         doc = _remove(doc, source)
         return _add(doc, path, value)
     if kind == "copy":
-        value = copy.deepcopy(_get(doc, _pointer(op, "from")))
+        value = jsonutil.deepcopy(_get(doc, _pointer(op, "from")))
         return _add(doc, path, value)
     if kind == "test":
         if not _json_equal(_get(doc, path), op["value"]):

@@ -117,7 +117,7 @@ class SchemaNode:
     property, not on the referenced definition), so both are merged here.
     """
 
-    __slots__ = ("_raw", "_schemas", "_types", "name")
+    __slots__ = ("_fields", "_raw", "_schemas", "_types", "name")
 
     def __init__(self, raw: Mapping[str, Any], schemas: Schemas, name: str = "") -> None:
         ref = raw.get("$ref")
@@ -130,6 +130,7 @@ class SchemaNode:
         self._raw = raw
         self._schemas = schemas
         self._types: frozenset[str] | None = None
+        self._fields: dict[str, SchemaNode | None] = {}  # `field()` answers, per name
         self.name = name  # definition name when this came from one, else ""
 
     def __repr__(self) -> str:
@@ -215,12 +216,19 @@ class SchemaNode:
         return list(props) if isinstance(props, Mapping) else []
 
     def field(self, name: str) -> SchemaNode | None:
+        try:
+            return self._fields[name]
+        except KeyError:
+            pass
+        found = None
         props = self._raw.get("properties")
         if isinstance(props, Mapping):
             sub = props.get(name)
             if isinstance(sub, Mapping):
-                return self._schemas.node(sub)
-        return None
+                found = self._schemas.node(sub)
+        if len(self._fields) < 512:  # map keys also pass by here: keep it bounded
+            self._fields[name] = found
+        return found
 
     def items(self) -> SchemaNode | None:
         it = self._raw.get("items")
