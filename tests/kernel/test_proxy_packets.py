@@ -179,7 +179,11 @@ async def test_cluster_ip_spreads_and_follows_endpoint_changes(node: Node) -> No
     web = svc("web", "10.96.0.20")
     b, c, d = node.pods
     rs = await node.program([web], {web.key: eps(b, c, d)})
-    seen = [await tcp_ask(node.client.netns, "10.96.0.20", 80) for _ in range(20)]
+    # Random choice: ask until every endpoint has answered (20 asks miss one endpoint
+    # about once in a thousand runs; 100 practically never).
+    seen: list[str] = []
+    while len(seen) < 100 and len({s.split()[0] for s in seen}) < 3:
+        seen.append(await tcp_ask(node.client.netns, "10.96.0.20", 80))
     assert {s.split()[0] for s in seen} == {b.netns, c.netns, d.netns}, seen
     # from a pod, the source is kept (no masquerade inside the pod range)
     assert {s.split()[1] for s in seen} == {str(node.client.ip)}
