@@ -218,3 +218,22 @@ def test_the_worker_exits_when_its_feeder_goes() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_query_log_batches_are_dropped_not_buffered_when_the_feeder_falls_behind() -> None:
+    ours, theirs = socket.socketpair()
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        w = worker.Worker(theirs, udp, tcp)
+        w.cout += b"x" * (worker.LOG_BACKLOG + 1)  # the feeder has not read for a while
+        w.log = [(0, ("10.244.0.5", 5353), b"q", 0, 1, "udp")] * 3
+        w._flush_log()
+        assert (w.log_dropped, w.log, len(w.cout)) == (3, [], worker.LOG_BACKLOG + 1)
+        w.cout.clear()
+        w.log = [(0, ("10.244.0.5", 5353), b"q", 0, 1, "udp")]
+        w._flush_log()  # room again: sent (or queued) as a LOG frame
+        assert w.log_dropped == 3 and (ours.recv(65536) or w.cout)
+    finally:
+        for s in (ours, theirs, udp, tcp):
+            s.close()
