@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import sqlite3
 import ssl
@@ -31,6 +30,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from bench.machine import machine
 
 PORT = 17443
 PODNET = [sys.executable, "-m", "podnet.cli.main"]
@@ -366,14 +367,6 @@ def main() -> int:
     return 0
 
 
-def machine() -> str:
-    cpu = "unknown cpu"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores, {cpu}, {mem:.0f} GiB, Linux {platform.release()}"
 
 
 def write(path: Path, results: Results, quick: bool) -> None:

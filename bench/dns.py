@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.machine import machine
 from podnet.dns.querylog import QueryLog
 from podnet.dns.records import Zone, ZoneFeeder
 from podnet.dns.server import DnsServer
@@ -380,15 +381,6 @@ def has_uvloop() -> bool:
     return True
 
 
-def machine() -> str:
-    import platform
-    cpu = "unknown cpu"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores, {cpu}, {mem:.0f} GiB, Linux {platform.release()}"
 
 
 if __name__ == "__main__":

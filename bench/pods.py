@@ -26,7 +26,8 @@ from typing import Any
 
 import aiohttp
 
-from bench.api import PODNET, down, env, machine, pct, rss_mb
+from bench.api import PODNET, down, env, pct, rss_mb
+from bench.machine import machine
 
 PORT = 18443
 

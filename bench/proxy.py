@@ -45,7 +45,8 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from bench.api import PODNET, env, machine, pct
+from bench.api import PODNET, env, pct
+from bench.machine import machine
 
 NAME = "benchproxy"
 PORT = 19443
