@@ -21,7 +21,7 @@ from typing import Any
 from podnet.api.errors import StatusError
 from podnet.controllers.base import NODES, PODS, Controller, Deps
 from podnet.controllers.common import JSON, name_of, namespace_of, rfc3339
-from podnet.controllers.scheduling import pick
+from podnet.controllers.scheduling import node_ready, pick
 
 ROUND = "pending"  # the one work key
 BIND_PARALLEL = 32
@@ -62,8 +62,8 @@ class SchedulerController(Controller):
 
     def _node_changed(self, old: JSON, new: JSON) -> None:
         # Heartbeats change only timestamps; what matters to a decision is the rest.
-        if self._unschedulable and (old.get("spec") != new.get("spec") or _ready(old) !=
-                                    _ready(new) or _labels(old) != _labels(new)):
+        if self._unschedulable and (old.get("spec") != new.get("spec") or node_ready(old) !=
+                                    node_ready(new) or _labels(old) != _labels(new)):
             self.queue.add(ROUND)
 
     async def sync(self, key: str) -> None:
@@ -143,13 +143,6 @@ class SchedulerController(Controller):
         except StatusError as err:
             if err.code != 404:
                 raise
-
-
-def _ready(node: Mapping[str, Any]) -> str | None:
-    for c in (node.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return str(c.get("status"))
-    return None
 
 
 def _labels(node: Mapping[str, Any]) -> Any:
