@@ -248,11 +248,9 @@ class Rtnl:
         _, _, index, _, _ = _IFINFO.unpack_from(reply)
         return int(index)
 
-    def run(self, line: str) -> None:
-        """Carry out one supported `ip` line in this socket's namespace."""
-        p = parse(line)
-        if p is None:
-            raise ValueError(f"not an rtnl line: {line!r}")
+    def run(self, p: Line, line: str) -> None:
+        """Carry out one parsed `ip` line in this socket's namespace (`line`, its text,
+        names it in errors)."""
         if p.op == "veth":
             fd = open_netns_fd(p.args[2]) if len(p.args) == 3 else None
             try:
@@ -368,7 +366,7 @@ def run_lines(netns: str | None, lines: Sequence[str]) -> None:
                 continue
             if sock is None:
                 sock = Rtnl(netns)
-            sock.run(line)
+            sock.run(p, line)
     except OSError as e:
         raise KernelError("; ".join(lines), f"RTNETLINK answers: {e.strerror}", 2,
                           netns) from e
