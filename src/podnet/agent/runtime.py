@@ -480,14 +480,8 @@ class _ForkServer:
         containers back for pidfd watching."""
         if not self.alive:
             return
-        self.alive = False
+        self._disconnect("the fork server has exited")
         loop = asyncio.get_running_loop()
-        loop.remove_reader(self.sock.fileno())
-        self.sock.close()
-        for _, fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(ForkServerGone(errno.ECHILD, "the fork server has exited"))
-        self._pending.clear()
         orphans = list(self.children.values())
         self.children.clear()
         logger.warning(
@@ -496,6 +490,16 @@ class _ForkServer:
         # Reap it once it has exited; it closed its socket on the way out.
         loop.add_reader(self.pidfd, self._reap)
         self.on_lost(orphans)
+
+    def _disconnect(self, why: str) -> None:
+        """Stop talking to the server: close our end, fail every start still waiting."""
+        self.alive = False
+        asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        self.sock.close()
+        for _, fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(ForkServerGone(errno.ECHILD, why))
+        self._pending.clear()
 
     def _reap(self) -> None:
         with contextlib.suppress(ChildProcessError):
@@ -509,13 +513,7 @@ class _ForkServer:
         """Stop the server now (its containers live on); reaps it before returning."""
         loop = asyncio.get_running_loop()
         if self.alive:
-            self.alive = False
-            loop.remove_reader(self.sock.fileno())
-            self.sock.close()
-            for _, fut in self._pending.values():
-                if not fut.done():
-                    fut.set_exception(ForkServerGone(errno.ECHILD, "the fork server was stopped"))
-            self._pending.clear()
+            self._disconnect("the fork server was stopped")
             self.children.clear()
         if self.pidfd >= 0:
             loop.remove_reader(self.pidfd)
@@ -679,8 +677,7 @@ class Runtime:
             _set_nonblocking(w)
             c.attach = AttachTarget(tty=False, stdin_once=spec.stdin_once, stdin_fd=w)
             return "stdin", r
-        c.attach = AttachTarget(tty=False, stdin_once=False)
-        return None, -1
+        return None, -1  # c.attach stays the default: no input side
 
     def attach(self, pod_uid: str, name: str, *, stdin: bool) -> AttachSession:
         """Join the container's main process (kubectl attach)."""
