@@ -41,6 +41,7 @@ from podnet.client.informer import Informer
 from podnet.client.rest import ApiClient
 from podnet.client.workqueue import WorkQueue
 from podnet.util.clock import Clock, SystemClock, rfc3339
+from podnet.util.tasks import cancel_and_wait
 
 log = logging.getLogger("podnet.agent")
 
@@ -129,11 +130,7 @@ class Agent:
 
     async def shutdown(self, remove_everything: bool) -> None:
         """Stop the loops; with `remove_everything`, also every pod and the node network."""
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        await cancel_and_wait(self._tasks)
         for rec in list(self.records.values()):
             for t in [*rec.probe_tasks.values(), *rec.tasks]:
                 t.cancel()

@@ -19,6 +19,7 @@ from podnet.api.errors import StatusError
 from podnet.api.resources import Registry, ResourceType
 from podnet.client.informer import Informer
 from podnet.client.rest import ApiClient
+from podnet.util.tasks import cancel_and_wait
 
 log = logging.getLogger("podnet.dns")
 
@@ -110,10 +111,6 @@ async def run_dns(client: ApiClient, host: str, stop: asyncio.Event, port: int =
                 log.exception("component=dns event=kube-dns-service-failed")
         await stop.wait()
     finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        await cancel_and_wait(tasks)
         with contextlib.suppress(Exception):
             await server.stop()

@@ -18,6 +18,7 @@ from typing import Any
 
 from podnet.cli.paths import ClusterPaths
 from podnet.util.heap import keep_frozen
+from podnet.util.tasks import cancel_and_wait
 
 log = logging.getLogger("podnet.serve")
 
@@ -379,10 +380,7 @@ async def serve(opts: ServeOptions) -> int:
         if tasks:
             # Let components finish cleanly (the agent removes pods and the node network).
             await asyncio.wait(tasks, timeout=30)
-        for t in tasks:
-            t.cancel()
-            with contextlib.suppress(BaseException):
-                await t
+        await cancel_and_wait(tasks)
         if server is not None:
             await server.stop()
         if opts.apiserver:

@@ -31,6 +31,7 @@ from podnet.proxy import ir, nft, ruleset, tables
 from podnet.proxy.healthcheck import HealthServers, Target
 from podnet.proxy.tracker import ServiceTracker, health_target
 from podnet.proxy.views import ServicePort, endpoints_for
+from podnet.util.tasks import cancel_and_wait
 
 log = logging.getLogger("podnet.proxy")
 
@@ -163,11 +164,7 @@ class Proxier:
                     await asyncio.sleep(0.5)
                     self._dirty.set()
         finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
+            await cancel_and_wait(tasks)
 
     def _changed(self) -> Iterator[tuple[ir.PortKey, ir.Piece | None]]:
         """The tracker's answer for every Service marked since the last sync, computed
