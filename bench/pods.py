@@ -112,10 +112,14 @@ async def floor(n: int, root: Path) -> float:
     Everything is removed again before the cluster starts."""
     from podnet.agent import network
     from podnet.agent.runtime import PAUSE_MODULE, ContainerSpec, Runtime
+    from podnet.kernel import mounts
 
     net = network.NodeNetwork("benchfloor", "node-0", 0)
     uids = [f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(n)]
-    runtime = Runtime(root / "floor")
+    # The agent's layout: runtime files on a tmpfs, logs on disk.
+    run_dir = root / "floor" / "run"
+    mounts.ensure_tmpfs(run_dir, 64)
+    runtime = Runtime(run_dir / "runtime", log_dir=root / "floor" / "logs")
     await network.ensure_node(net)
     try:
         t0 = time.perf_counter()
@@ -132,6 +136,7 @@ async def floor(n: int, root: Path) -> float:
         await asyncio.gather(*(network.delete_pod_network(net, u) for u in uids))
     finally:
         await network.teardown_node(net)
+        mounts.unmount(run_dir)
     return took
 
 

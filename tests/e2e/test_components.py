@@ -96,7 +96,9 @@ def test_up_twice_is_safe_and_down_leaves_nothing(tmp_path: Path) -> None:
     r = kubectl(kubeconfig, "wait", "--for=condition=Ready", "pod/p", "--timeout=60s")
     assert r.returncode == 0, r.stderr
     uid = kubectl(kubeconfig, "get", "pod", "p", "-o", "jsonpath={.metadata.uid}").stdout
-    cpid = json.loads((state / "agent" / "runtime" / "containers" / uid / "c.json")
+    run_dir = state / "agent" / "run"
+    assert run_dir.as_posix() in _mount_points()  # the agent's tmpfs
+    cpid = json.loads((run_dir / "runtime" / "containers" / uid / "c.json")
                       .read_text())["pid"]
     assert any(n.startswith("podnet-updown-") for n in _netns())
     down = subprocess.run([*PODNET, "down", *base], capture_output=True, text=True,
@@ -111,6 +113,7 @@ def test_up_twice_is_safe_and_down_leaves_nothing(tmp_path: Path) -> None:
     assert "pn-updown" not in links
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
     assert "10.244.0.0/24 via" not in routes
+    assert run_dir.as_posix() not in _mount_points()
     assert (state / "data" / "state.db").exists()  # state kept without --purge
     subprocess.run([*PODNET, "down", *base, "--purge"], check=True, capture_output=True,
                    env=_env(), timeout=60)
@@ -122,6 +125,11 @@ def test_up_twice_is_safe_and_down_leaves_nothing(tmp_path: Path) -> None:
     subprocess.run([*PODNET, "down", *base], check=True, capture_output=True, env=_env(),
                    timeout=60)
     assert sys.modules  # still alive
+
+
+def _mount_points() -> list[str]:
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return [line.split()[4] for line in f]
 
 
 def _netns() -> list[str]:

@@ -188,14 +188,14 @@ def test_deleting_a_pod_frees_its_ip_and_leaves_nothing(workloads: Cluster) -> N
     ip = pod["status"]["podIP"]
     ns_name = next(n for n in netns_list() if n.startswith(f"podnet-{workloads.name}-")
                    and uid.replace("-", "")[:8] in n.replace("-", ""))
-    runtime = workloads.state_dir / "agent" / "runtime" / "containers" / uid
+    runtime = workloads.state_dir / "agent" / "run" / "runtime" / "containers" / uid
     state = json.loads((runtime / "pause.json").read_text())
     pid = int(state["pid"])
     assert Path(f"/proc/{pid}").exists()
     workloads.kubectl("delete", "pod", "short-lived", "--wait=true", timeout=90)
     wait_for(lambda: ns_name not in netns_list(), what="pod netns removed")
     wait_for(lambda: not Path(f"/proc/{pid}").exists(), what="container process gone")
-    ipam = json.loads((workloads.state_dir / "agent" / "ipam.json").read_text())
+    ipam = json.loads((workloads.state_dir / "agent" / "run" / "ipam.json").read_text())
     assert uid not in ipam["allocations"] and ip not in ipam["allocations"].values()
     links = subprocess.run(["ip", "netns", "exec", f"podnet-{workloads.name}-node-0", "ip", "-o",
                             "route"], capture_output=True, text=True).stdout
@@ -204,7 +204,7 @@ def test_deleting_a_pod_frees_its_ip_and_leaves_nothing(workloads: Cluster) -> N
 
 def test_agent_restart_adopts_running_pods(workloads: Cluster) -> None:
     before = {p["metadata"]["uid"]: p["status"]["podIP"] for p in pods(workloads, "app=MyApp")}
-    runtime = workloads.state_dir / "agent" / "runtime" / "containers"
+    runtime = workloads.state_dir / "agent" / "run" / "runtime" / "containers"
     pids = {uid: json.loads((runtime / uid / "serve-hostname.json").read_text())["pid"]
             for uid in before}
     serve_pid = int((workloads.state_dir / "podnet.pid").read_text())

@@ -89,10 +89,16 @@ class Agent:
         clock: Clock | None = None,
         agent_port: int = AGENT_PORT,
         ca_pem: bytes = b"",
+        run_dir: Path | None = None,
     ) -> None:
+        """`state_dir` keeps what may grow (logs, emptyDir and other volumes); `run_dir`
+        (default `state_dir/run`; the caller mounts a tmpfs there) the small files made
+        for every pod and container: runtime state, resolv.conf/hosts/hostname, the
+        ServiceAccount token, the IPAM record."""
         self.client = client
         self.net = net
         self.state_dir = state_dir
+        self.run_dir = run_dir or state_dir / "run"
         self.clock = clock or SystemClock()
         self.agent_port = agent_port
         self.ca_pem = ca_pem
@@ -102,8 +108,9 @@ class Agent:
         self.services_rt = _rt(reg, "", "services")
         self.cm_rt = _rt(reg, "", "configmaps")
         self.secrets_rt = _rt(reg, "", "secrets")
-        self.runtime = Runtime(state_dir / "runtime", on_exit=self._on_exit)
-        self.ipam = Ipam(net.pod_cidr, state_dir / "ipam.json")
+        self.runtime = Runtime(self.run_dir / "runtime", on_exit=self._on_exit,
+                               log_dir=state_dir / "logs")
+        self.ipam = Ipam(net.pod_cidr, self.run_dir / "ipam.json")
         self.records: dict[str, PodRecord] = {}
         self.queue = WorkQueue()
         self.pods = Informer(client, self.pods_rt,
@@ -240,7 +247,7 @@ class Agent:
                     if ip is not None:
                         rec.ip = str(ip)
                         rec.netns = self.net.pod_netns(state.pod_uid)
-                        rec.files_dir = self.state_dir / "pods" / state.pod_uid
+                        rec.files_dir = self.run_dir / "pods" / state.pod_uid
         for uid in list(self.ipam.in_use()):
             if uid not in live:
                 await network.delete_pod_network(self.net, uid)
@@ -342,7 +349,7 @@ class Agent:
         ip = self.ipam.allocate(rec.uid)
         pn = await network.create_pod_network(self.net, rec.uid, ip)
         rec.ip, rec.netns = str(pn.ip), pn.netns
-        files = self.state_dir / "pods" / rec.uid
+        files = self.run_dir / "pods" / rec.uid
         files.mkdir(parents=True, exist_ok=True)
         rec.files_dir = files
         await self._write_pod_files(pod, rec)
@@ -455,7 +462,7 @@ class Agent:
                                 True))
         try:
             vol_paths = await asyncio.to_thread(
-                volumes.materialise, rec.files_dir / "volumes", pod,
+                volumes.materialise, self.volumes_dir(rec.uid), pod,
                 volumes.VolumeContext(configmaps=self._configmap, secrets=self._secret,
                                       pod_ips=(rec.ip,), host_ips=(str(self.net.node_ip),)))
         except volumes.VolumeError as err:
@@ -574,7 +581,12 @@ class Agent:
         self.ipam.release(rec.uid)
         if rec.files_dir is not None:
             shutil.rmtree(rec.files_dir, ignore_errors=True)
+        shutil.rmtree(self.volumes_dir(rec.uid).parent, ignore_errors=True)
         self.records.pop(rec.uid, None)
+
+    def volumes_dir(self, uid: str) -> Path:
+        """On disk, as the kubelet keeps them: an emptyDir may hold gigabytes."""
+        return self.state_dir / "pods" / uid / "volumes"
 
 
 def _private_dirs() -> tuple[str, ...]:

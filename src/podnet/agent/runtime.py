@@ -1,7 +1,8 @@
 """Containers as host processes: start, watch, log, stop, adopt, exec.
 
 The one effectful module of the container layer. Per container it keeps, under
-`<state_dir>/containers/<pod uid>/`:
+`<state_dir>/containers/<pod uid>/` (the agent puts `state_dir` on a tmpfs: these are
+small files made on every start, see kernel/mounts.py):
 
 - `<name>.json`: pid, start time (clock ticks from /proc/<pid>/stat, which tells a live
   container from a recycled PID), the spec, and the exit once known;
@@ -11,6 +12,8 @@ The one effectful module of the container layer. Per container it keeps, under
   Nothing is lost; lines buffered across a restart get the adoption time as timestamp.
 - `<name>.log`: one line per output line, `<RFC3339Nano> <stdout|stderr> <text>`, written
   by the agent's pump; `<name>.log.1` is the previous instance's log (`--previous`).
+  Logs go under `<log_dir>/<pod uid>/` instead when a `log_dir` is given (the agent
+  keeps them on disk, as the kubelet keeps /var/log/pods: they can grow).
   Lines longer than 16 KiB are cut into several; a last line without a newline is
   stored as a whole line (the format has no partial-line tag).
 - `<name>.spec.json`: what the launcher reads.
@@ -536,8 +539,10 @@ class Runtime:
         clock: Clock | None = None,
         on_exit: Callable[[ContainerState], None] | None = None,
         python: str = sys.executable,
+        log_dir: Path | str | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
+        self.log_dir = Path(log_dir) if log_dir is not None else None
         self.clock = clock or SystemClock()
         self.on_exit = on_exit
         self.python = python
@@ -550,8 +555,11 @@ class Runtime:
     def pod_dir(self, pod_uid: str) -> Path:
         return self.state_dir / "containers" / pod_uid
 
+    def pod_log_dir(self, pod_uid: str) -> Path:
+        return self.pod_dir(pod_uid) if self.log_dir is None else self.log_dir / pod_uid
+
     def log_path(self, pod_uid: str, name: str, previous: bool = False) -> Path:
-        return self.pod_dir(pod_uid) / (f"{name}.log.1" if previous else f"{name}.log")
+        return self.pod_log_dir(pod_uid) / (f"{name}.log.1" if previous else f"{name}.log")
 
     def _state_path(self, pod_uid: str, name: str) -> Path:
         return self.pod_dir(pod_uid) / f"{name}.json"
@@ -586,6 +594,9 @@ class Runtime:
         pdir.mkdir(parents=True, exist_ok=True)
         # Specs hold the environment, Secrets included: root only.
         pdir.parent.chmod(0o700)
+        if self.log_dir is not None:
+            self.pod_log_dir(spec.pod_uid).mkdir(parents=True, exist_ok=True)
+            self.log_dir.chmod(0o700)
         log = self.log_path(spec.pod_uid, spec.name)
         if log.exists():
             os.replace(log, self.log_path(spec.pod_uid, spec.name, previous=True))
@@ -892,9 +903,12 @@ class Runtime:
             raise RuntimeError(f"container {name} of pod {pod_uid} is running")
         self._containers.pop((pod_uid, name), None)
         pdir = self.pod_dir(pod_uid)
-        for suffix in (".json", ".spec.json", ".stdout", ".stderr", ".log", ".log.1"):
+        for suffix in (".json", ".spec.json", ".stdout", ".stderr"):
             with contextlib.suppress(FileNotFoundError):
                 (pdir / f"{name}{suffix}").unlink()
+        for previous in (False, True):
+            with contextlib.suppress(FileNotFoundError):
+                self.log_path(pod_uid, name, previous).unlink()
 
     def remove_pod(self, pod_uid: str) -> None:
         """Delete everything kept for a pod whose containers have all exited."""
@@ -904,6 +918,7 @@ class Runtime:
         for k in [k for k in self._containers if k[0] == pod_uid]:
             del self._containers[k]
         shutil.rmtree(self.pod_dir(pod_uid), ignore_errors=True)
+        shutil.rmtree(self.pod_log_dir(pod_uid), ignore_errors=True)
 
     def detach(self) -> None:
         """Stop watching (the agent is going away); containers keep running and a new

@@ -287,6 +287,11 @@ def cmd_down(args: argparse.Namespace, paths: ClusterPaths) -> int:
 
     with cluster.locked(paths):
         was = cluster.stop(paths)
+        # The agent unmounts its tmpfs when it stops; one that was killed could not.
+        from podnet.kernel import mounts
+
+        if mounts.fs_type(paths.agent_run_dir) == "tmpfs":
+            mounts.unmount(paths.agent_run_dir)
     if not os.environ.get("PODNET_NO_KUBECONFIG_MERGE"):
         from podnet.cli import kubeconfig
 

@@ -45,6 +45,11 @@ class ClusterPaths:
         return self.state_dir / "cluster.json"
 
     @property
+    def agent_run_dir(self) -> Path:
+        """The agent's tmpfs mount point (per-pod runtime files; see kernel/mounts.py)."""
+        return self.state_dir / "agent" / "run"
+
+    @property
     def store_url(self) -> str:
         return f"sqlite://{self.state_dir / 'data' / 'state.db'}"
 

@@ -151,6 +151,10 @@ async def run_controllers(opts: ServeOptions, stop: asyncio.Event) -> None:
         delay = min(delay * 2, 10.0)
 
 
+# The agent's tmpfs (kernel/mounts.py): ~10 KB per pod, so 110 pods fit many times over.
+RUN_DIR_MB = 64
+
+
 def node_network(opts: ServeOptions) -> Any:
     """This cluster's node: the host routes the Service and LoadBalancer ranges to it, so
     the host reaches ClusterIPs and LoadBalancer IPs through the node's proxy."""
@@ -176,6 +180,7 @@ async def run_agent(opts: ServeOptions, stop: asyncio.Event,
     from podnet.apiserver import pki
     from podnet.cli.dnsrunner import run_dns
     from podnet.client.rest import ApiClient
+    from podnet.kernel import mounts
     from podnet.proxy import hostports
     from podnet.proxy.proxier import Proxier
     from podnet.proxy.ruleset import NodeInfo
@@ -185,8 +190,10 @@ async def run_agent(opts: ServeOptions, stop: asyncio.Event,
     client = ApiClient.from_kubeconfig(str(opts.kubeconfig or opts.paths.kubeconfig))
     net = node_network(opts)
     port = agent_port(opts.port)
+    run_dir = opts.paths.agent_run_dir
+    mounts.ensure_tmpfs(run_dir, RUN_DIR_MB)
     agent = Agent(client, net, opts.paths.state_dir / "agent", agent_port=port,
-                  ca_pem=keys.ca_cert_pem)
+                  ca_pem=keys.ca_cert_pem, run_dir=run_dir)
     endpoint = AgentServer(agent, server_ssl_context(keys.server_cert_path,
                                                      keys.server_key_path, keys.ca_cert_pem),
                            "127.0.0.1", port)
@@ -219,6 +226,7 @@ async def run_agent(opts: ServeOptions, stop: asyncio.Event,
             await hostports.remove(net.cluster)
         await proxier.shutdown()
         await agent.shutdown(remove_everything=True)
+        mounts.unmount(run_dir)
         await client.close()
 
 
