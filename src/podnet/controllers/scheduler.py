@@ -4,9 +4,15 @@ It lives in the control plane, as kube-scheduler does, not in a node agent: seve
 agents can then share one API server without racing to bind the same pod, and a burst
 of pods is scheduled on the control plane's core while the node's core starts them.
 
-One work key stands for "the pending pods": a burst of 100 new pods becomes a few rounds,
-each deciding every pending pod in creation order (each decision sees the ones before it,
-so pods spread as the pure `scheduling.pick` says) and posting the bindings in parallel.
+One work key stands for "the pending pods": a round decides every pending pod in creation
+order (each decision sees the ones before it, so pods spread as the pure
+`scheduling.pick` says). As in kube-scheduler, deciding and binding are separate cycles:
+a decided pod is *assumed* on its node (later decisions count it there) and its binding
+is posted in the background, so the next round never waits for the last one's bindings.
+Before this, a burst of 100 pods went as rounds of 1, 2 and 97 pods, each waiting for
+all its bindings: the first pods were bound 30 ms after they were seen, the rest 280 ms.
+An assumption ends when the informer shows the pod bound or gone, or when its binding
+fails (the pod is then decided again).
 A pod that fits nowhere gets kube-scheduler's `FailedScheduling` event and a
 `PodScheduled=False` (`Unschedulable`) condition with the same message, once per message;
 it is tried again when nodes change. A bound pod gets the `Scheduled` event.
@@ -15,6 +21,7 @@ it is tried again when nodes change. A bound pod gets the `Scheduled` event.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +29,8 @@ from podnet.api.errors import StatusError
 from podnet.controllers.base import NODES, PODS, Controller, Deps
 from podnet.controllers.common import JSON, name_of, namespace_of, rfc3339
 from podnet.controllers.scheduling import node_ready, pick
+
+log = logging.getLogger(__name__)
 
 ROUND = "pending"  # the one work key
 BIND_PARALLEL = 32
@@ -46,15 +55,25 @@ class SchedulerController(Controller):
         self.pods.on_add(self._pod_changed)
         self.pods.on_update(lambda _old, new: self._pod_changed(new))
         # A pod leaving frees a place; a node arriving or changing may fit a waiting pod.
-        self.pods.on_delete(lambda _obj: self._round_if_waiting())
+        self.pods.on_delete(self._pod_deleted)
         self.nodes.on_add(lambda _obj: self._round_if_waiting())
         self.nodes.on_update(self._node_changed)
         self._unschedulable: dict[str, str] = {}  # pod uid → the message last reported
-        self._recording: set[asyncio.Task[None]] = set()
+        self._assumed: dict[str, JSON] = {}  # pod uid → the pod as assumed, nodeName set
+        self._binds = asyncio.Semaphore(BIND_PARALLEL)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._events: list[tuple[JSON, str]] = []  # Scheduled events not posted yet
+        self._posting = False
 
     def _pod_changed(self, pod: JSON) -> None:
         if _pending(pod):
             self.queue.add(ROUND)
+        else:
+            self._assumed.pop(_uid(pod), None)
+
+    def _pod_deleted(self, pod: JSON) -> None:
+        self._assumed.pop(_uid(pod), None)
+        self._round_if_waiting()
 
     def _round_if_waiting(self) -> None:
         if self._unschedulable:
@@ -67,46 +86,69 @@ class SchedulerController(Controller):
             self.queue.add(ROUND)
 
     async def sync(self, key: str) -> None:
-        pending = sorted((p for p in self.pods.cache.list() if _pending(p)), key=_created)
-        live = {(p.get("metadata") or {}).get("uid") for p in pending}
+        pending = sorted((p for p in self.pods.cache.list()
+                          if _pending(p) and _uid(p) not in self._assumed), key=_created)
+        live = {_uid(p) for p in pending}
         for uid in list(self._unschedulable):
             if uid not in live:
                 del self._unschedulable[uid]
         if not pending:
             return
         nodes = self.nodes.cache.list()
-        placed = [p for p in self.pods.cache.list() if not _pending(p)]
-        bindings: list[tuple[JSON, str]] = []
+        placed = [p for p in self.pods.cache.list()
+                  if not _pending(p) and _uid(p) not in self._assumed]
+        placed += self._assumed.values()
         failures: list[tuple[JSON, str]] = []
         for pod in pending:
             decision = pick(pod, nodes, placed)
             if decision.node is not None:
-                bindings.append((pod, decision.node))
-                placed.append({**pod, "spec": {**(pod.get("spec") or {}),
-                                               "nodeName": decision.node}})
+                assumed = {**pod, "spec": {**(pod.get("spec") or {}),
+                                           "nodeName": decision.node}}
+                self._assumed[_uid(pod)] = assumed
+                placed.append(assumed)
+                self._spawn(self._binding_cycle(pod, decision.node))
             elif decision.message:
                 failures.append((pod, decision.message))
-        limit = asyncio.Semaphore(BIND_PARALLEL)
-
-        async def bind(pod: JSON, node: str) -> tuple[JSON, str] | None:
-            async with limit:
-                return (pod, node) if await self._bind(pod, node) else None
-
-        bound = [b for b in await asyncio.gather(*(bind(p, n) for p, n in bindings)) if b]
-        if bound:
-            # Events are for people reading `kubectl describe`: the next round of bindings
-            # does not wait for them (kube-scheduler's broadcaster sends them async too).
-            task = asyncio.create_task(self._scheduled_events(bound))
-            self._recording.add(task)
-            task.add_done_callback(self._recording.discard)
         for pod, message in failures:
             await self._unschedulable_pod(pod, message)
 
-    async def _scheduled_events(self, bound: list[tuple[JSON, str]]) -> None:
-        for pod, node in bound:
-            await self.recorder.normal(
-                pod, "Scheduled",
-                f"Successfully assigned {namespace_of(pod)}/{name_of(pod)} to {node}")
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _binding_cycle(self, pod: JSON, node: str) -> None:
+        """Post one binding; on failure forget the assumption and decide again."""
+        uid = _uid(pod)
+        try:
+            async with self._binds:
+                ok = await self._bind(pod, node)
+        except Exception as err:  # the API refused or is away: decide again, later
+            log.info("component=scheduler event=bind-failed pod=%s/%s err=%s",
+                     namespace_of(pod), name_of(pod), err)
+            self._assumed.pop(uid, None)
+            self.queue.add_rate_limited(ROUND)
+            return
+        if not ok:
+            self._assumed.pop(uid, None)
+            self.queue.add(ROUND)
+            return
+        # Events are for people reading `kubectl describe`: one poster sends them in
+        # order, after the bindings (kube-scheduler's broadcaster sends them async too).
+        self._events.append((pod, node))
+        if not self._posting:
+            self._posting = True
+            self._spawn(self._post_events())
+
+    async def _post_events(self) -> None:
+        try:
+            while self._events:
+                pod, node = self._events.pop(0)
+                await self.recorder.normal(
+                    pod, "Scheduled",
+                    f"Successfully assigned {namespace_of(pod)}/{name_of(pod)} to {node}")
+        finally:
+            self._posting = False
 
     async def _bind(self, pod: JSON, node: str) -> bool:
         """Post the binding; False when the pod went away or was bound meanwhile."""
@@ -143,6 +185,10 @@ class SchedulerController(Controller):
         except StatusError as err:
             if err.code != 404:
                 raise
+
+
+def _uid(pod: Mapping[str, Any]) -> str:
+    return str((pod.get("metadata") or {}).get("uid") or "")
 
 
 def _labels(node: Mapping[str, Any]) -> Any:
