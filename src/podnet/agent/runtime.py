@@ -591,12 +591,14 @@ class Runtime:
         if old and old.state.running:
             raise RuntimeError(f"container {spec.name} of pod {spec.pod_uid} is running")
         pdir = self.pod_dir(spec.pod_uid)
-        pdir.mkdir(parents=True, exist_ok=True)
-        # Specs hold the environment, Secrets included: root only.
-        pdir.parent.chmod(0o700)
-        if self.log_dir is not None:
-            self.pod_log_dir(spec.pod_uid).mkdir(parents=True, exist_ok=True)
-            self.log_dir.chmod(0o700)
+        if not pdir.is_dir():
+            pdir.mkdir(parents=True, exist_ok=True)
+            # Specs hold the environment, Secrets included; logs what programs print:
+            # root only.
+            pdir.parent.chmod(0o700)
+            if self.log_dir is not None:
+                self.pod_log_dir(spec.pod_uid).mkdir(parents=True, exist_ok=True)
+                self.log_dir.chmod(0o700)
         log = self.log_path(spec.pod_uid, spec.name)
         if log.exists():
             os.replace(log, self.log_path(spec.pod_uid, spec.name, previous=True))

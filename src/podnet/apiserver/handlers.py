@@ -374,6 +374,7 @@ class ResourceHandler:
                                      "map[string]interface {}")
         node = semantics.schema_node(rt)
         warnings: list[str] = []
+        clean = ptype != "json" and semantics.patch_is_clean(rt, body)
 
         def change(live: dict[str, Any]) -> dict[str, Any]:
             if ptype == "json":
@@ -388,7 +389,10 @@ class ResourceHandler:
                                          else {}):
                 new.setdefault("metadata", {})["resourceVersion"] = live["metadata"].get(
                     "resourceVersion")
-            warnings.extend(semantics.check_body(rt, new, namespace, opts.field_validation))
+            if clean:
+                semantics.check_envelope(rt, new, namespace)
+            else:
+                warnings.extend(semantics.check_body(rt, new, namespace, opts.field_validation))
             return new
 
         res = await self.storage.modify(rt, namespace, info.name, change, opts)
