@@ -18,4 +18,5 @@ def snapshot() -> dict[str, list[str]]:
         "routes": sorted(sh("ip", "route", "show", "table", "all").splitlines()),
         "routes6": sorted(sh("ip", "-6", "route", "show", "table", "all").splitlines()),
         "nft": sorted(sh("nft", "list", "tables").splitlines()),
+        "mounts": sorted(line.split()[4] for line in open("/proc/self/mountinfo")),
     }

@@ -255,3 +255,42 @@ async def test_apply_yaml_body(api: InProcessApi) -> None:
                                    content_type="application/apply-patch+yaml")
     assert code == 201, body
     assert body["data"] == {"k": "v"}
+
+
+# ---- a clean patch is checked instead of its result -------------------------------------
+
+
+@pytest.mark.parametrize("patch_type", ["merge", "strategic"])
+async def test_patch_with_a_wrong_type_gets_gos_message_and_changes_nothing(
+        api: InProcessApi, patch_type: str) -> None:
+    await created(api, SERVICES, service("x"))
+    before = await list_rv(api, SERVICES)
+    code, body, _ = await api.patch(f"{SERVICES}/x", {"spec": {"ports": [{"port": "eighty"}]}},
+                                    patch_type=patch_type)
+    assert code == 400
+    assert status_of(body) == (
+        "BadRequest", 'Service in version "v1" cannot be handled as a Service: json: cannot '
+        "unmarshal string into Go struct field ServicePort.spec.ports.port of type int32")
+    assert await list_rv(api, SERVICES) == before
+
+
+def test_patch_is_clean_only_for_known_fields_of_the_right_type() -> None:
+    from podnet.api.resources import Registry
+    from podnet.apiserver.semantics import patch_is_clean
+
+    reg = Registry.builtin()
+    pods = reg.get("", "v1", "pods")
+    assert pods is not None
+    status = {"status": {"phase": "Running", "podIP": "10.244.0.5",
+                         "conditions": [{"type": "Ready", "status": "True",
+                                         "lastProbeTime": None}]}}
+    assert patch_is_clean(pods, status)
+    # Directives are not fields; null deletes and is always accepted.
+    assert patch_is_clean(pods, {"spec": {"$setElementOrder/containers": [{"name": "a"}],
+                                          "containers": [{"name": "a", "$patch": "delete"}]},
+                                 "metadata": {"labels": {"a": None}}})
+    assert not patch_is_clean(pods, {"status": {"podIP": 5}})
+    assert not patch_is_clean(pods, {"status": {"bogus": "x"}})
+    assert not patch_is_clean(pods, {"spec": {"bogus": None}})  # checked as a result
+    crd_like = reg.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    assert crd_like is not None and patch_is_clean(crd_like, {"metadata": {"labels": {}}})
