@@ -18,6 +18,7 @@ from podnet.api.errors import StatusError
 from podnet.util import jsonutil
 
 BOOKMARK_IDLE_SECONDS = 30.0
+BATCH_BYTES = 256 * 1024
 
 
 async def stream(
@@ -57,21 +58,35 @@ async def stream(
                     await resp.write(jsonutil.dumps({"type": "BOOKMARK",
                                                      "object": bookmark_object()}) + b"\n")
                 continue
-            task, pending = pending, None
-            try:
-                etype, obj = task.result()
-            except StopAsyncIteration:
-                break
-            except StatusError as err:
-                await resp.write(
-                    jsonutil.dumps({"type": "ERROR", "object": err.to_status()}) + b"\n"
-                )
-                break
-            if encode is not None:
-                await resp.write(encode(etype, obj))
-            else:
-                await resp.write(jsonutil.dumps({"type": etype, "object": render(etype, obj)})
+            # Events committed together arrive together: send what is ready now as one
+            # chunk (one write, one TLS record) instead of one per event.
+            lines: list[bytes] = []
+            size = 0
+            finished = False
+            while pending is not None and pending.done():
+                task, pending = pending, None
+                try:
+                    etype, obj = task.result()
+                except StopAsyncIteration:
+                    finished = True
+                    break
+                except StatusError as err:
+                    lines.append(jsonutil.dumps({"type": "ERROR", "object": err.to_status()})
                                  + b"\n")
+                    finished = True
+                    break
+                line = (encode(etype, obj) if encode is not None else
+                        jsonutil.dumps({"type": etype, "object": render(etype, obj)}) + b"\n")
+                lines.append(line)
+                size += len(line)
+                if size >= BATCH_BYTES:
+                    break
+                pending = asyncio.ensure_future(iterator.__anext__())
+                await asyncio.sleep(0)  # one turn of the loop: is the next one there?
+            if lines:
+                await resp.write(b"".join(lines))
+            if finished:
+                break
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
