@@ -178,3 +178,69 @@ async def test_scheduler_binds_pending_pods_and_explains_when_it_cannot(
                    "Successfully assigned default/burst-3 to node-0" for e in events)
 
     await eventually(assigned)
+
+
+class _GatedBindings(ApiClient):
+    """Holds every binding POST until `gate` is set: bindings stay in flight."""
+
+    gate: asyncio.Event
+
+    async def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "POST" and path.endswith("/binding"):
+            await self.gate.wait()
+        return await super().request(method, path, *args, **kwargs)
+
+
+async def test_scheduler_counts_pods_whose_bindings_are_in_flight() -> None:
+    # Deciding and binding are separate cycles: while the first pods' bindings are still
+    # in flight, later pods are decided, and those decisions must count the first ones
+    # on the node (kube-scheduler's assumed pods). Room for 3, 2 + 4 pods: 3 bound.
+    async with running_api() as api:
+        admin = ApiClient(api.base, None, ADMIN_TOKEN)
+        gated = _GatedBindings(api.base, None, ADMIN_TOKEN)
+        gated.gate = asyncio.Event()
+        mgr = ControllerManager(gated, apiserver_address=("192.168.50.1", 6443))
+        stop = asyncio.Event()
+        run = asyncio.create_task(mgr.run(stop))
+        try:
+            node = await admin.create(NODES, {"apiVersion": "v1", "kind": "Node",
+                                              "metadata": {"name": "small"}})
+            node["status"] = {"allocatable": {"pods": "3"},
+                              "conditions": [{"type": "Ready", "status": "True"}]}
+            await admin.update_status(NODES, node)
+
+            def pod(name: str) -> dict[str, Any]:
+                return {"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": name, "namespace": "default"},
+                        "spec": {"containers": [{"name": "c", "image": "agnhost"}]}}
+
+            async def waiting(n: int) -> Any:
+                pods = (await admin.list(PODS, "default")).items
+                return [p for p in pods if any(
+                    c.get("reason") == "Unschedulable"
+                    for c in (p.get("status") or {}).get("conditions") or [])] if len(
+                    pods) == n else []
+
+            for name in ("first-0", "first-1"):
+                await admin.create(PODS, pod(name))
+            await asyncio.sleep(0.3)  # decided; their bindings wait at the gate
+            for i in range(4):
+                await admin.create(PODS, pod(f"later-{i}"))
+            unschedulable = await eventually(lambda: _n(waiting(6), 3))
+            assert all("Too many pods" in c["message"] for p in unschedulable
+                       for c in p["status"]["conditions"] if c["type"] == "PodScheduled")
+            gated.gate.set()
+
+            async def bound() -> Any:
+                pods = (await admin.list(PODS, "default")).items
+                return sorted(p["metadata"]["name"] for p in pods if p["spec"].get("nodeName"))
+
+            names = await eventually(lambda: _n(bound(), 3))
+            assert names[:2] == ["first-0", "first-1"]
+            await asyncio.sleep(0.2)
+            assert len(await bound()) == 3  # nothing double-booked once the gate opened
+        finally:
+            stop.set()
+            await asyncio.wait_for(run, 5)
+            await admin.close()
+            await gated.close()
