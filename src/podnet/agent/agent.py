@@ -460,11 +460,13 @@ class Agent:
         if sa_dir.exists():
             mounts.append(Mount(str(sa_dir), "/var/run/secrets/kubernetes.io/serviceaccount",
                                 True))
+        vol_paths: dict[str, Path] = {}
         try:
-            vol_paths = await asyncio.to_thread(
-                volumes.materialise, self.volumes_dir(rec.uid), pod,
-                volumes.VolumeContext(configmaps=self._configmap, secrets=self._secret,
-                                      pod_ips=(rec.ip,), host_ips=(str(self.net.node_ip),)))
+            if spec.get("volumes"):  # most pods have none: no thread hop for nothing
+                vol_paths = await asyncio.to_thread(
+                    volumes.materialise, self.volumes_dir(rec.uid), pod,
+                    volumes.VolumeContext(configmaps=self._configmap, secrets=self._secret,
+                                          pod_ips=(rec.ip,), host_ips=(str(self.net.node_ip),)))
         except volumes.VolumeError as err:
             rec.start_errors[name] = ("CreateContainerConfigError", str(err), now)
             return

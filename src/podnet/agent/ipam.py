@@ -134,6 +134,7 @@ class Ipam:
 
     def __init__(self, pod_cidr: str | IPv4Network, state_file: Path | str | None) -> None:
         self.state_file = Path(state_file) if state_file is not None else None
+        self._dir_made = False
         cidr = IPv4Network(pod_cidr)
         if self.state_file is not None and self.state_file.exists():
             try:
@@ -196,7 +197,11 @@ class Ipam:
     def _save(self) -> None:
         if self.state_file is None:
             return
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        if not self._dir_made:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            self._dir_made = True
         tmp = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.pool.to_json(), indent=1) + "\n")
+        # One line: json's C encoder (an indent would run its pure-Python one), and this
+        # whole record is written on every allocation and release.
+        tmp.write_text(json.dumps(self.pool.to_json()) + "\n")
         os.replace(tmp, self.state_file)

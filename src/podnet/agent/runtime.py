@@ -251,8 +251,10 @@ def _high_fd(fd: int) -> int:
 
 
 def _write_json(path: Path, data: Any) -> None:
+    # No indent: with one, json runs its pure-Python encoder, several times slower, and
+    # these are written two or three times per container start.
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
+    tmp.write_text(json.dumps(data))
     os.replace(tmp, path)
 
 
