@@ -46,6 +46,7 @@ from podnet.util.tasks import cancel_and_wait
 log = logging.getLogger("podnet.agent")
 
 HEARTBEAT_SECONDS = 10.0
+WORKERS = 24  # pods synced at once
 AGENT_PORT = 10250
 # Where the API server finds this node's agent (the kubelet's :10250 role).
 AGENT_ENDPOINT_ANNOTATION = "podnet.io/agent-endpoint"
@@ -133,6 +134,7 @@ class Agent:
             await asyncio.wait_for(inf.synced.wait(), 30)
         await self.adopt()
         self.runtime.warm()  # the first pods after `podnet up` do not wait for it
+        await self.client.warm(WORKERS)  # one connection per worker's status update
         await stop.wait()
 
     async def shutdown(self, remove_everything: bool) -> None:
@@ -205,7 +207,7 @@ class Agent:
     def _on_exit(self, state: Any) -> None:
         self.queue.add(state.pod_uid)
 
-    async def _workers(self, n: int = 24) -> None:
+    async def _workers(self, n: int = WORKERS) -> None:
         async def worker() -> None:
             while True:
                 uid = await self.queue.get()

@@ -85,6 +85,11 @@ class SchedulerController(Controller):
                                     node_ready(new) or _labels(old) != _labels(new)):
             self.queue.add(ROUND)
 
+    async def run(self, workers: int = 1) -> None:
+        # Connections for the bindings in flight at once, before the first burst needs them.
+        await self.client.warm(BIND_PARALLEL)
+        await super().run(workers)
+
     async def sync(self, key: str) -> None:
         pending = sorted((p for p in self.pods.cache.list()
                           if _pending(p) and _uid(p) not in self._assumed), key=_created)

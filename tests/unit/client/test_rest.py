@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -170,3 +171,31 @@ users:
                                                           None)
     with pytest.raises(ValueError, match="no context named 'nope'"):
         ApiClient.from_kubeconfig(kc, context="nope")
+
+
+async def test_warm_opens_connections_that_a_burst_then_reuses() -> None:
+    from aiohttp import web
+
+    transports: list[object] = []
+
+    async def version(request: web.Request) -> web.Response:
+        transports.append(request.transport)
+        await asyncio.sleep(0.05)  # overlapping requests each need a connection
+        return web.json_response({"major": "1", "minor": "32"})
+
+    app = web.Application()
+    app.router.add_get("/version", version)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with ApiClient(f"http://127.0.0.1:{port}", None, None) as c:
+            await c.warm(4)
+            opened = {id(t) for t in transports}
+            assert len(opened) == 4
+            await asyncio.gather(*(c.request("GET", "/version") for _ in range(4)))
+            assert {id(t) for t in transports[4:]} == opened  # no new connection
+    finally:
+        await runner.cleanup()

@@ -49,6 +49,9 @@ class FakeClient:
         self.objects[self._key(rt, m.get("namespace"), m["name"])] = obj
         return copy.deepcopy(obj)
 
+    async def warm(self, connections: int) -> None:
+        """No connections to open."""
+
     def stored(self, rt: ResourceType) -> list[dict[str, Any]]:
         return [o for (p, _, _), o in self.objects.items() if p == rt.plural]
 
