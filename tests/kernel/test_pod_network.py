@@ -185,10 +185,10 @@ async def test_netns_threads_return_home(node: NodeNetwork) -> None:
         time.sleep(0.05)  # hold the worker so every pool thread answers once
         return os.readlink(f"/proc/self/task/{threading.get_native_id()}/ns/net")
 
-    pool = netns._pool()
-    assert set(await asyncio.gather(*(loop.run_in_executor(pool, where) for _ in range(16)))) == {
-        home
-    }
+    for kind in (netns.WORK, netns.WAIT):  # connects run on WAIT, sandboxes on WORK
+        pool = netns._pool(kind)
+        assert set(await asyncio.gather(*(loop.run_in_executor(pool, where)
+                                          for _ in range(16)))) == {home}
 
 
 async def test_create_and_delete_are_idempotent(node: NodeNetwork) -> None:

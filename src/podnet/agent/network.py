@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from podnet.kernel import links, rtnl
-from podnet.kernel.netns import asysctl_in_netns, in_pool, list_netns, netns_exists
+from podnet.kernel.netns import WAIT, asysctl_in_netns, in_pool, list_netns, netns_exists
 from podnet.kernel.run import KernelError, ip_batch, run
 
 GATEWAY = IPv4Address("169.254.1.1")
@@ -397,7 +397,7 @@ async def delete_pod_network(net: NodeNetwork, pod_uid: str) -> None:
     # and both at once: a veth delete waits out an RCU grace period (~20 ms) that the
     # name removal need not queue behind.
     steps = [
-        _ignore_missing(in_pool(rtnl.run_lines, step.netns, [step.command]))
+        _ignore_missing(in_pool(rtnl.run_lines, step.netns, [step.command], kind=WAIT))
         for step in plan_pod_delete(net, pod_uid)
         if netns_exists(step.netns or net.pod_netns(pod_uid))
     ]

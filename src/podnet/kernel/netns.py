@@ -30,7 +30,12 @@ CLONE_NEWNET = 0x40000000
 
 T = TypeVar("T")
 
-_executor: ThreadPoolExecutor | None = None
+# Two pools. WORK: calls that are a few syscalls (making a pod's namespace, veth, routes;
+# sysctls). WAIT: calls that may block (a veth delete waits out an RCU grace period of
+# ~20 ms; a connect may wait for its timeout). Kept apart, a burst of pod deletions or a
+# probe to a silent address never holds up the next pod's sandbox.
+WORK, WAIT = "work", "wait"
+_executors: dict[str, ThreadPoolExecutor] = {}
 _executor_lock = threading.Lock()
 
 
@@ -94,7 +99,7 @@ def in_netns(name: str, fn: Callable[[], T]) -> T:
     namespace it was in. Blocking: call it from a worker thread, never the event loop.
 
     If the way back fails the thread is unusable (it would run later work in a pod's
-    namespace), so the error is raised as KernelError and the shared executor is
+    namespace), so the error is raised as KernelError and the shared executors are
     replaced; the tainted idle thread then exits."""
     target = open_netns_fd(name)
     try:
@@ -112,7 +117,7 @@ def in_netns(name: str, fn: Callable[[], T]) -> T:
             try:
                 _setns(home)
             except OSError as e:
-                _retire_executor()
+                _retire_executors()
                 raise KernelError(f"setns back from {name}", str(e), 1, name) from e
     finally:
         os.close(target)
@@ -155,35 +160,39 @@ def sysctl_in_netns(name: str, key: str, value: str | int) -> None:
     in_netns(name, write)
 
 
-def _pool() -> ThreadPoolExecutor:
-    global _executor
+def _pool(kind: str = WORK) -> ThreadPoolExecutor:
     with _executor_lock:
-        if _executor is None:
-            # Small on purpose: each call is a few syscalls; the pool only keeps setns
-            # off the loop thread and bounds how many threads sit in pod namespaces.
-            _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="podnet-netns")
-        return _executor
+        executor = _executors.get(kind)
+        if executor is None:
+            # Small on purpose: the pools only keep setns off the loop thread and bound
+            # how many threads sit in pod namespaces.
+            executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"podnet-{kind}")
+            _executors[kind] = executor
+        return executor
 
 
-def _retire_executor() -> None:
-    global _executor
+def _retire_executors() -> None:
+    """Replace both pools (we cannot tell which one the tainted thread belongs to)."""
     with _executor_lock:
-        old, _executor = _executor, None
-    if old is not None:
-        old.shutdown(wait=False)
+        old = list(_executors.values())
+        _executors.clear()
+    for executor in old:
+        executor.shutdown(wait=False)
 
 
 async def aconnect_in_netns(netns: str, host: str, port: int, timeout: float) -> socket.socket:
     """connect_in_netns on the netns thread pool. Hand the result to
     `asyncio.open_connection(sock=...)` to use it from the loop."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), connect_in_netns, netns, host, port, timeout)
+    return await loop.run_in_executor(_pool(WAIT), connect_in_netns, netns, host, port,
+                                      timeout)
 
 
-async def in_pool(fn: Callable[..., T], *args: object) -> T:
-    """Run a blocking namespace operation (setns, unshare, netlink) on the netns pool."""
+async def in_pool(fn: Callable[..., T], *args: object, kind: str = WORK) -> T:
+    """Run a blocking namespace operation (setns, unshare, netlink) on a netns pool:
+    `kind` WAIT for one that may block for a while (see WORK/WAIT)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), fn, *args)
+    return await loop.run_in_executor(_pool(kind), fn, *args)
 
 
 async def asysctl_in_netns(name: str, key: str, value: str | int) -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from podnet.kernel.netns import (
     CLONE_NEWNET,
     _libc,
-    _retire_executor,
+    _retire_executors,
     _setns,
     in_netns,
     netns_path,
@@ -326,7 +326,7 @@ def add_netns(name: str) -> None:
             try:
                 _setns(home)
             except OSError as e:
-                _retire_executor()  # this thread would run later work in the new netns
+                _retire_executors()  # this thread would run later work in the new netns
                 raise KernelError(f"setns back from {name}", str(e), 1, name) from e
     finally:
         os.close(home)
