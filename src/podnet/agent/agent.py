@@ -100,6 +100,7 @@ class Agent:
         self.net = net
         self.state_dir = state_dir
         self.run_dir = run_dir or state_dir / "run"
+        self.node_ip = str(net.node_ip)  # a property that parses the node CIDR each time
         self.clock = clock or SystemClock()
         self.agent_port = agent_port
         self.ca_pem = ca_pem
@@ -327,7 +328,7 @@ class Agent:
         await self._do_all(pod, rec, plan.actions)
         states = self.runtime_states(pod, rec)
         status = podstatus.build(pod, states, self.probe_results(rec), rec.ip or None,
-                                 str(self.net.node_ip), now, pod.get("status") or {},
+                                 self.node_ip, now, pod.get("status") or {},
                                  waiting=plan.waiting)
         if status != rec.last_status:
             try:
@@ -445,7 +446,7 @@ class Agent:
         try:
             env = envvars.container_env(
                 pod, container, rec.env_services, configmaps=self._configmap,
-                secrets=self._secret, pod_ips=[rec.ip], host_ips=[str(self.net.node_ip)],
+                secrets=self._secret, pod_ips=[rec.ip], host_ips=[self.node_ip],
                 kubernetes_service=self._kubernetes_service())
         except envvars.ContainerConfigError as err:
             rec.start_errors[name] = ("CreateContainerConfigError", str(err), now)
@@ -468,7 +469,7 @@ class Agent:
                 vol_paths = await asyncio.to_thread(
                     volumes.materialise, self.volumes_dir(rec.uid), pod,
                     volumes.VolumeContext(configmaps=self._configmap, secrets=self._secret,
-                                          pod_ips=(rec.ip,), host_ips=(str(self.net.node_ip),)))
+                                          pod_ips=(rec.ip,), host_ips=(self.node_ip,)))
         except volumes.VolumeError as err:
             rec.start_errors[name] = ("CreateContainerConfigError", str(err), now)
             return

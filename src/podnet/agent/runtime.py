@@ -250,11 +250,10 @@ def _high_fd(fd: int) -> int:
     return new
 
 
-def _write_json(path: Path, data: Any) -> None:
-    # No indent: with one, json runs its pure-Python encoder, several times slower, and
-    # these are written two or three times per container start.
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a state file whole or not at all (a temporary file renamed over it)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -343,6 +342,7 @@ class _Container:
     state: ContainerState
     pidfd: int = -1
     log_fd: int = -1
+    spec_json: str = ""
     pumps: list[_LogPump] = field(default_factory=list)
     done: asyncio.Future[int] | None = None
     start_failed: bool = False
@@ -611,14 +611,18 @@ class Runtime:
                 fifo.unlink()
             os.mkfifo(fifo, 0o600)
             fifos[stream] = fifo
-        launch = spec.to_json() | {str(k): str(v) for k, v in fifos.items()}
+        # What the launcher reads: the spec, plus its FIFOs and a built-in program if any.
+        # The spec's JSON is made once and reused for every state file of the container.
+        spec_json = json.dumps(spec.to_json())
+        extra: dict[str, Any] = {str(k): str(v) for k, v in fifos.items()}
         builtin = in_process_builtin(spec.argv, self.python)
         if builtin is not None:
-            launch["builtin"] = builtin
+            extra["builtin"] = builtin
         spec_path = pdir / f"{spec.name}.spec.json"
-        _write_json(spec_path, launch)
+        _write_atomic(spec_path, spec_json[:-1] + (", " + json.dumps(extra)[1:] if extra else "}"))
 
-        c = _Container(spec, ContainerState(spec.pod_uid, spec.name, 0, self.clock.now(), 0))
+        c = _Container(spec, ContainerState(spec.pod_uid, spec.name, 0, self.clock.now(), 0),
+                       spec_json=spec_json)
         c.on_exit = on_exit
         c.log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         stdio, child_end = self._stdio(c)
@@ -886,19 +890,20 @@ class Runtime:
 
     def _save(self, c: _Container) -> None:
         s = c.state
-        _write_json(
-            self._state_path(s.pod_uid, s.name),
-            {
-                "pid": s.pid,
-                "start_time_ticks": s.start_ticks,
-                "started_at": s.started_at.isoformat(),
-                "exit_code": s.exit_code,
-                "finished_at": s.finished_at.isoformat() if s.finished_at else None,
-                "reason": s.reason,
-                "message": s.message,
-                "spec": c.spec.to_json(),
-            },
-        )
+        if not c.spec_json:  # the spec never changes: encode it once per container
+            c.spec_json = json.dumps(c.spec.to_json())
+        head = json.dumps({
+            "pid": s.pid,
+            "start_time_ticks": s.start_ticks,
+            "started_at": s.started_at.isoformat(),
+            "exit_code": s.exit_code,
+            "finished_at": s.finished_at.isoformat() if s.finished_at else None,
+            "reason": s.reason,
+            "message": s.message,
+        })
+        # No indent: json's C encoder (an indent runs its pure-Python one).
+        _write_atomic(self._state_path(s.pod_uid, s.name),
+                      f'{head[:-1]}, "spec": {c.spec_json}}}')
 
     def forget(self, pod_uid: str, name: str) -> None:
         """Drop an exited container's record and files (its logs included)."""
