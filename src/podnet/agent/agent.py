@@ -115,8 +115,11 @@ class Agent:
         self.ipam = Ipam(net.pod_cidr, self.run_dir / "ipam.json")
         self.records: dict[str, PodRecord] = {}
         self.queue = WorkQueue()
-        self.pods = Informer(client, self.pods_rt,
-                             field_selector=f"spec.nodeName={net.node_name}")
+        # Every pod, not only this node's (a kubelet watches `spec.nodeName=<node>`): the
+        # DNS feeder beside the agent needs them all, and one watch decoded once serves
+        # both (`run_dns(pods=agent.pods)`). The agent keeps to its own by nodeName.
+        self.pods = Informer(client, self.pods_rt)
+        self.pods.cache.add_index("uid", _pod_uid)
         self.services = Informer(client, self.services_rt)
         self.configmaps = Informer(client, self.cm_rt)
         self.secrets = Informer(client, self.secrets_rt)
@@ -200,10 +203,13 @@ class Agent:
     # ---- pods -----------------------------------------------------------------------
     def _on_pod_event(self, *args: Any) -> None:
         for obj in args:
-            if isinstance(obj, dict):
+            if isinstance(obj, dict) and self._on_this_node(obj):
                 uid = (obj.get("metadata") or {}).get("uid")
                 if uid:
                     self.queue.add(uid)
+
+    def _on_this_node(self, pod: dict[str, Any]) -> bool:
+        return (pod.get("spec") or {}).get("nodeName") == self.net.node_name
 
     def _on_exit(self, state: Any) -> None:
         self.queue.add(state.pod_uid)
@@ -229,8 +235,8 @@ class Agent:
         await asyncio.gather(*(worker() for _ in range(n)))
 
     def _pod_by_uid(self, uid: str) -> dict[str, Any] | None:
-        for pod in self.pods.cache.list():
-            if (pod.get("metadata") or {}).get("uid") == uid:
+        for pod in self.pods.cache.by_index("uid", uid):
+            if self._on_this_node(pod):
                 return pod
         return None
 
@@ -238,7 +244,8 @@ class Agent:
         """After a restart: keep running containers of pods still bound here (same
         processes, same IPs), remove the rest: processes, namespaces, addresses."""
         adopted = self.runtime.adopt()
-        live = {(p.get("metadata") or {}).get("uid") for p in self.pods.cache.list()}
+        live = {(p.get("metadata") or {}).get("uid") for p in self.pods.cache.list()
+                if self._on_this_node(p)}
         for state in adopted:
             if state.pod_uid not in live:
                 await self.runtime.stop(state.pod_uid, state.name, grace_seconds=2)
@@ -592,6 +599,11 @@ class Agent:
     def volumes_dir(self, uid: str) -> Path:
         """On disk, as the kubelet keeps them: an emptyDir may hold gigabytes."""
         return self.state_dir / "pods" / uid / "volumes"
+
+
+def _pod_uid(pod: dict[str, Any]) -> list[str]:
+    uid = (pod.get("metadata") or {}).get("uid")
+    return [str(uid)] if uid else []
 
 
 def _private_dirs() -> tuple[str, ...]:

@@ -73,8 +73,11 @@ def _modified(handler: Callable[[str, Any], None], _old: Any, new: Any) -> None:
 
 
 async def run_dns(client: ApiClient, host: str, stop: asyncio.Event, port: int = 53,
-                  *, manage_service: bool = True) -> None:
-    """Serve DNS on host:port until `stop`; with `manage_service`, point kube-dns here."""
+                  *, manage_service: bool = True, pods: Informer | None = None) -> None:
+    """Serve DNS on host:port until `stop`; with `manage_service`, point kube-dns here.
+
+    `pods`: an informer of every pod that someone else runs (the agent's, in its process),
+    used instead of a watch of our own."""
     from podnet.dns.records import Zone, ZoneFeeder
     from podnet.dns.server import DnsServer
 
@@ -83,7 +86,7 @@ async def run_dns(client: ApiClient, host: str, stop: asyncio.Event, port: int =
     informers = [
         (Informer(client, _rt("", "services")), feeder.on_service),
         (Informer(client, _rt("discovery.k8s.io", "endpointslices")), feeder.on_slice),
-        (Informer(client, _rt("", "pods")), feeder.on_pod),
+        (pods or Informer(client, _rt("", "pods")), feeder.on_pod),
     ]
     for inf, handler in informers:
         inf.on_add(functools.partial(handler, "ADDED"))
@@ -95,7 +98,7 @@ async def run_dns(client: ApiClient, host: str, stop: asyncio.Event, port: int =
     await server.start()
     log.info("component=dns event=serving address=%s:%d worker_pid=%s", host, server.port,
              server.worker.pid if server.worker else None)
-    tasks = [asyncio.create_task(inf.run()) for inf, _ in informers]
+    tasks = [asyncio.create_task(inf.run()) for inf, _ in informers if inf is not pods]
     try:
         for inf, _ in informers:
             await asyncio.wait_for(inf.synced.wait(), 30)

@@ -212,7 +212,8 @@ async def run_agent(opts: ServeOptions, stop: asyncio.Event,
         except Exception:
             log.exception("component=proxy event=hostports-failed")
         proxy_task = asyncio.create_task(proxier.run(stop))
-        dns_task = asyncio.create_task(run_dns(client, str(net.host_ip), stop))
+        dns_task = asyncio.create_task(run_dns(client, str(net.host_ip), stop,
+                                               pods=agent.pods))
         await endpoint.start()
         await agent.run(stop)
     finally:
