@@ -292,13 +292,24 @@ def render(plan: Sequence[Step]) -> list[str]:
 
 async def apply(plan: Sequence[Step]) -> None:
     """Run a plan in order: each run of consecutive `ip` lines for one namespace is one
-    `ip -batch` process; sysctls are written in-process. Stops at the first failure."""
+    `ip -batch` process; sysctls are written in-process. Stops at the first failure.
+
+    A plan that rtnetlink can carry out whole (a pod sandbox's) goes to the namespace
+    pool as one job: three hand-offs per pod (host, node, pod namespace), each waiting
+    for a free thread and then for the event loop to send the next, made a sandbox take
+    74 ms (median) in a 100-pod burst."""
 
     def key(s: Step) -> tuple[str | None, bool]:
         return s.netns, s.command.startswith(SYSCTL)
 
-    for (ns, is_sysctl), group in itertools.groupby(plan, key=key):
-        steps = list(group)
+    groups = [(ns, is_sysctl, list(group))
+              for (ns, is_sysctl), group in itertools.groupby(plan, key=key)]
+    if all(not is_sysctl and rtnl.supported([s.command for s in steps])
+           for _, is_sysctl, steps in groups):
+        await in_pool(_run_rtnl_groups, [(ns, [s.command for s in steps])
+                                         for ns, _, steps in groups])
+        return
+    for ns, is_sysctl, steps in groups:
         if not is_sysctl:
             lines = [s.command for s in steps]
             if rtnl.supported(lines):
@@ -312,6 +323,13 @@ async def apply(plan: Sequence[Step]) -> None:
             if ns is None:
                 raise ValueError("host sysctls are not podnet's to change")
             await asysctl_in_netns(ns, name, value)
+
+
+def _run_rtnl_groups(groups: Sequence[tuple[str | None, list[str]]]) -> None:
+    """Blocking, on a pool thread: each namespace's lines in turn, stopping at the first
+    failure (raised as KernelError by run_lines)."""
+    for ns, lines in groups:
+        rtnl.run_lines(ns, lines)
 
 
 def _host_link_exists(name: str) -> bool:
