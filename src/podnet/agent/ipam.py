@@ -134,7 +134,9 @@ class Ipam:
 
     def __init__(self, pod_cidr: str | IPv4Network, state_file: Path | str | None) -> None:
         self.state_file = Path(state_file) if state_file is not None else None
-        self._dir_made = False
+        if self.state_file is not None:
+            # Made once here, not before every save: saves are on a pod's start path.
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
         cidr = IPv4Network(pod_cidr)
         if self.state_file is not None and self.state_file.exists():
             try:
@@ -197,9 +199,6 @@ class Ipam:
     def _save(self) -> None:
         if self.state_file is None:
             return
-        if not self._dir_made:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            self._dir_made = True
         tmp = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
         # One line: json's C encoder (an indent would run its pure-Python one), and this
         # whole record is written on every allocation and release.
