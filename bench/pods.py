@@ -125,13 +125,14 @@ async def floor(n: int, root: Path) -> float:
     Everything is removed again before the cluster starts."""
     from podnet.agent import network
     from podnet.agent.runtime import PAUSE_MODULE, ContainerSpec, Runtime
+    from podnet.cli.serve import RUN_DIR_MB
     from podnet.kernel import mounts
 
     net = network.NodeNetwork("benchfloor", "node-0", 0)
     uids = [f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(n)]
     # The agent's layout: runtime files on a tmpfs, logs on disk.
     run_dir = root / "floor" / "run"
-    mounts.ensure_tmpfs(run_dir, 64)
+    mounts.ensure_tmpfs(run_dir, RUN_DIR_MB)
     runtime = Runtime(run_dir / "runtime", log_dir=root / "floor" / "logs")
     await network.ensure_node(net)
     try:
