@@ -32,7 +32,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import NamedTuple
 
-from podnet.kernel import links, rtnl
+from podnet.kernel import links, netnsdir, rtnl
 from podnet.kernel.netns import WAIT, asysctl_in_netns, in_pool, list_netns, netns_exists
 from podnet.kernel.run import KernelError, ip_batch, run
 
@@ -340,6 +340,7 @@ def _host_link_exists(name: str) -> bool:
 async def ensure_node(net: NodeNetwork) -> None:
     """Make the node network exist and be right; cheap and harmless when it already is.
     A half-made node (a host link whose node namespace is gone) is repaired."""
+    netnsdir.ensure_tmpfs()
     have_netns = netns_exists(net.netns)
     have_link = _host_link_exists(net.host_link)
     if have_link and not have_netns:
@@ -371,6 +372,7 @@ async def teardown_node(net: NodeNetwork) -> None:
     for cidr in net.guard_ranges:
         await _ignore_missing(ip_batch([links.route("del", cidr, kind="unreachable",
                                                     metric=net.guard_metric)]))
+    netnsdir.release_tmpfs()  # when no other cluster has names there
 
 
 async def list_pod_networks(net: NodeNetwork) -> dict[str, str]:

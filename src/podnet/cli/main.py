@@ -301,6 +301,9 @@ def cmd_down(args: argparse.Namespace, paths: ClusterPaths) -> int:
 
         if mounts.fs_type(paths.agent_run_dir) == "tmpfs":
             mounts.unmount(paths.agent_run_dir)
+        from podnet.kernel import netnsdir
+
+        netnsdir.release_tmpfs()  # the node's teardown does this; a killed agent could not
     if not os.environ.get("PODNET_NO_KUBECONFIG_MERGE"):
         from podnet.cli import kubeconfig
 

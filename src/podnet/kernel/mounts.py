@@ -17,7 +17,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 MNT_DETACH = 2
@@ -26,25 +28,59 @@ MS_NODEV = 4
 MS_NOEXEC = 8
 
 
-def _libc() -> ctypes.CDLL:
+@functools.cache
+def libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One line of /proc/self/mountinfo, the parts we read."""
+
+    point: str
+    fs_type: str
+    source: str
 
 
 def _unescape(s: str) -> str:
     return s.encode().decode("unicode_escape") if "\\" in s else s
 
 
-def fs_type(path: Path) -> str:
-    """The filesystem type of the mount exactly at `path` ("" when none is)."""
-    target = os.path.realpath(path)
-    found = ""
+def _mounts() -> list[Mount]:
+    """This mount namespace's mounts, in mount order (a later one covers an earlier one
+    at the same point)."""
+    out = []
     with open("/proc/self/mountinfo", encoding="utf-8") as f:
         for line in f:
             left, _, right = line.partition(" - ")
-            fields = left.split()
-            if len(fields) > 4 and _unescape(fields[4]) == target:
-                found = right.split()[0] if right else ""
-    return found
+            fields, tail = left.split(), right.split()
+            if len(fields) > 4 and len(tail) > 1:
+                out.append(Mount(_unescape(fields[4]), tail[0], _unescape(tail[1])))
+    return out
+
+
+def mount_at(path: Path) -> Mount | None:
+    """The mount exactly at `path` that is seen there (the last one), or None."""
+    target = os.path.realpath(path)
+    found = [m for m in _mounts() if m.point == target]
+    return found[-1] if found else None
+
+
+def containing(path: Path) -> Mount | None:
+    """The mount whose filesystem holds `path`: the deepest mount point above it."""
+    target = os.path.realpath(path)
+    best: Mount | None = None
+    for m in _mounts():
+        inside = target == m.point or target.startswith(m.point.rstrip("/") + "/")
+        if inside and (best is None or len(m.point) >= len(best.point)):
+            best = m
+    return best
+
+
+def fs_type(path: Path) -> str:
+    """The filesystem type of the mount exactly at `path` ("" when none is)."""
+    m = mount_at(path)
+    return m.fs_type if m else ""
 
 
 def ensure_tmpfs(path: Path, size_mb: int, mode: int = 0o700) -> bool:
@@ -54,7 +90,7 @@ def ensure_tmpfs(path: Path, size_mb: int, mode: int = 0o700) -> bool:
     if fs_type(path) == "tmpfs":
         return False
     opts = f"size={size_mb}m,mode={mode:o}".encode()
-    if _libc().mount(b"tmpfs", str(path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    if libc().mount(b"tmpfs", str(path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                      opts) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount tmpfs at {path}: {os.strerror(err)}")
@@ -63,7 +99,7 @@ def ensure_tmpfs(path: Path, size_mb: int, mode: int = 0o700) -> bool:
 
 def unmount(path: Path) -> bool:
     """Detach whatever is mounted at `path` (and only there); False when nothing was."""
-    if _libc().umount2(str(path).encode(), MNT_DETACH) != 0:
+    if libc().umount2(str(path).encode(), MNT_DETACH) != 0:
         err = ctypes.get_errno()
         if err in (errno.EINVAL, errno.ENOENT):
             return False

@@ -30,6 +30,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from podnet.kernel import netnsdir
 from podnet.kernel.netns import (
     CLONE_NEWNET,
     _libc,
@@ -275,25 +276,10 @@ class Rtnl:
             raise ValueError(f"not a socket line: {line!r}")
 
 
-_prepared: set[str] = set()
-
-
-def _netns_dir_is_mount(path: str) -> bool:
-    """Whether ip has made `path` a mount point (a bind mount of itself: same device as
-    its parent, so os.path.ismount cannot tell). Once it is, it stays."""
-    if path in _prepared:
-        return True
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        if any(line.split()[4] == path for line in f):
-            _prepared.add(path)
-            return True
-    return False
-
-
 def add_netns(name: str) -> None:
     """`ip netns add <name>`, in this thread (blocking; see the module docstring)."""
     path = netns_path(name)
-    if not _netns_dir_is_mount(str(path.parent)):
+    if not netnsdir.is_prepared(path.parent):
         # The first namespace on this machine: ip also makes /run/netns a shared mount,
         # so that later mounts under it show in every mount namespace. Let ip do that.
         done = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True,
