@@ -40,6 +40,7 @@ from podnet.api.resources import Registry, ResourceType
 from podnet.client.informer import Informer
 from podnet.client.rest import ApiClient
 from podnet.client.workqueue import WorkQueue
+from podnet.kernel.nshelper import NetnsHelper
 from podnet.util.clock import Clock, SystemClock, rfc3339
 from podnet.util.tasks import cancel_and_wait
 
@@ -113,6 +114,8 @@ class Agent:
         self.runtime = Runtime(self.run_dir / "runtime", on_exit=self._on_exit,
                                log_dir=state_dir / "logs")
         self.ipam = Ipam(net.pod_cidr, self.run_dir / "ipam.json")
+        # Sandboxes are made in a helper process, under a GIL other than the loop's.
+        self.nshelper = NetnsHelper()
         self.records: dict[str, PodRecord] = {}
         self.queue = WorkQueue()
         # Every pod, not only this node's (a kubelet watches `spec.nodeName=<node>`): the
@@ -138,12 +141,14 @@ class Agent:
             await asyncio.wait_for(inf.synced.wait(), 30)
         await self.adopt()
         self.runtime.warm()  # the first pods after `podnet up` do not wait for it
+        await self.nshelper.start()
         await self.client.warm(WORKERS)  # one connection per worker's status update
         await stop.wait()
 
     async def shutdown(self, remove_everything: bool) -> None:
         """Stop the loops; with `remove_everything`, also every pod and the node network."""
         await cancel_and_wait(self._tasks)
+        await self.nshelper.close()
         for rec in list(self.records.values()):
             for t in [*rec.probe_tasks.values(), *rec.tasks]:
                 t.cancel()
@@ -357,7 +362,7 @@ class Agent:
 
     async def _make_sandbox(self, pod: dict[str, Any], rec: PodRecord) -> None:
         ip = self.ipam.allocate(rec.uid)
-        pn = await network.create_pod_network(self.net, rec.uid, ip)
+        pn = await network.create_pod_network(self.net, rec.uid, ip, self.nshelper.run_groups)
         rec.ip, rec.netns = str(pn.ip), pn.netns
         files = self.run_dir / "pods" / rec.uid
         files.mkdir(parents=True, exist_ok=True)

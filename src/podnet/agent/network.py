@@ -26,7 +26,7 @@ import asyncio
 import hashlib
 import itertools
 import re
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -290,7 +290,12 @@ def render(plan: Sequence[Step]) -> list[str]:
 # --------------------------------------------------------------------------- apply
 
 
-async def apply(plan: Sequence[Step]) -> None:
+# Carries out whole-rtnl plans: namespace name, lines per group (nshelper.NetnsHelper's
+# run_groups in the agent; a thread of this process by default).
+GroupRunner = Callable[[Sequence[tuple[str | None, list[str]]]], Awaitable[None]]
+
+
+async def apply(plan: Sequence[Step], runner: GroupRunner | None = None) -> None:
     """Run a plan in order: each run of consecutive `ip` lines for one namespace is one
     `ip -batch` process; sysctls are written in-process. Stops at the first failure.
 
@@ -306,8 +311,11 @@ async def apply(plan: Sequence[Step]) -> None:
               for (ns, is_sysctl), group in itertools.groupby(plan, key=key)]
     if all(not is_sysctl and rtnl.supported([s.command for s in steps])
            for _, is_sysctl, steps in groups):
-        await in_pool(_run_rtnl_groups, [(ns, [s.command for s in steps])
-                                         for ns, _, steps in groups])
+        whole = [(ns, [s.command for s in steps]) for ns, _, steps in groups]
+        if runner is not None:
+            await runner(whole)
+        else:
+            await in_pool(_run_rtnl_groups, whole)
         return
     for ns, is_sysctl, steps in groups:
         if not is_sysctl:
@@ -381,7 +389,8 @@ async def list_pod_networks(net: NodeNetwork) -> dict[str, str]:
     return pod_netns_of(net, list_netns())
 
 
-async def create_pod_network(net: NodeNetwork, pod_uid: str, ip: IPv4Address | str) -> PodNetwork:
+async def create_pod_network(net: NodeNetwork, pod_uid: str, ip: IPv4Address | str,
+                             runner: GroupRunner | None = None) -> PodNetwork:
     """Give the pod its namespace, veth, address and routes. A namespace that already
     exists with this IP is adopted (its state re-asserted); anything else under the pod's
     names is cleared and rebuilt. On failure nothing half-made is left behind."""
@@ -390,13 +399,13 @@ async def create_pod_network(net: NodeNetwork, pod_uid: str, ip: IPv4Address | s
     if netns_exists(result.netns):
         if await _pod_address(result.netns) == addr:
             try:
-                await apply(plan_pod(net, pod_uid, addr, existing=True))
+                await apply(plan_pod(net, pod_uid, addr, existing=True), runner)
                 return result
             except KernelError:
                 pass  # the node side is gone or wrong: rebuild below
         await delete_pod_network(net, pod_uid)
     try:
-        await apply(plan_pod(net, pod_uid, addr))
+        await apply(plan_pod(net, pod_uid, addr), runner)
     except KernelError as e:
         await delete_pod_network(net, pod_uid)
         if not e.exists:
@@ -404,7 +413,7 @@ async def create_pod_network(net: NodeNetwork, pod_uid: str, ip: IPv4Address | s
         # A stale node-side veth (its namespace held open by an old process): the delete
         # above removed it; try once more.
         try:
-            await apply(plan_pod(net, pod_uid, addr))
+            await apply(plan_pod(net, pod_uid, addr), runner)
         except KernelError:
             await delete_pod_network(net, pod_uid)
             raise

@@ -1,0 +1,176 @@
+"""A helper process that makes network namespaces and links for the agent.
+
+Why a process: making a pod sandbox is a few hundred microseconds of Python (building and
+reading rtnetlink messages) around syscalls that wait on the kernel's namespace locks.
+Done on threads inside the agent, that Python needs the agent's GIL: in a 100-pod burst
+the agent's event loop then waited for the GIL after nearly every syscall it made (0.5 ms
+per `sendmsg` to the fork server, 80 µs per file open), and the loop is what every pod
+waits on. Here the same work runs under a GIL of its own, on the other core.
+
+    python -m podnet.kernel.nshelper [--workers N]
+
+One JSON object per line on stdin, one reply per line on stdout, in completion order:
+
+    agent → helper  {"id": I, "groups": [[netns or null, ["<ip line>", ...]], ...]}
+    helper → agent  {"id": I}  or  {"id": I, "error": [command, stderr, returncode, netns]}
+
+Each request is `rtnl.run_lines` over its groups in order, stopping at the first failure,
+on one of N threads. The helper exits when stdin closes. A thread that cannot get back to
+the host namespace would run later work in a pod's: the helper then answers and exits,
+and the client starts a new one on the next request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+
+from podnet.kernel import rtnl
+from podnet.kernel.run import KernelError
+
+Groups = Sequence[tuple[str | None, Sequence[str]]]
+WORKERS = 8
+STOP_SECONDS = 5.0
+
+
+def _answer(rid: int, groups: Groups) -> tuple[dict[str, Any], bool]:
+    """The reply for one request, and whether this process must exit after it."""
+    try:
+        for ns, lines in groups:
+            rtnl.run_lines(ns, list(lines))
+        return {"id": rid}, False
+    except KernelError as e:
+        tainted = e.command.startswith("setns back")
+        return {"id": rid, "error": [e.command, e.stderr, e.returncode, e.netns]}, tainted
+    except Exception as e:  # a bug or a bad line: the agent hears of it, we go on
+        return {"id": rid, "error": ["; ".join(x for _, ls in groups for x in ls),
+                                     f"{type(e).__name__}: {e}", 1, None]}, False
+
+
+def serve(inp: IO[bytes], out: IO[bytes], workers: int = WORKERS) -> None:
+    """Blocking: answer requests from `inp` until it closes."""
+    lock = threading.Lock()
+
+    def one(rid: int, groups: Groups) -> None:
+        reply, tainted = _answer(rid, groups)
+        data = json.dumps(reply, separators=(",", ":")).encode() + b"\n"
+        with lock:
+            out.write(data)
+            out.flush()
+        if tainted:
+            os._exit(3)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="nshelper") as pool:
+        for line in inp:
+            try:
+                req = json.loads(line)
+                rid = int(req["id"])
+                groups = [(ns, [str(x) for x in lines]) for ns, lines in req["groups"]]
+            except (ValueError, KeyError, TypeError):
+                continue  # not from our client
+            pool.submit(one, rid, groups)
+
+
+class NetnsHelper:
+    """The agent's end: `await run_groups(groups)` as `rtnl.run_lines` over each group,
+    raising the KernelError the helper reported. Started on first use, and again after
+    it died; `close()` stops the one we started, by its PID."""
+
+    def __init__(self, workers: int = WORKERS, python: str = sys.executable) -> None:
+        self.workers = workers
+        self.python = python
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._ids = itertools.count(1)
+        self._starting: asyncio.Lock | None = None
+
+    async def start(self) -> None:
+        """Start the helper now (the first sandbox of a burst need not wait for it)."""
+        await self._ensure()
+
+    async def _ensure(self) -> asyncio.subprocess.Process:
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._proc is not None and self._proc.returncode is None:
+                return self._proc
+            proc = await asyncio.create_subprocess_exec(
+                self.python, "-m", "podnet.kernel.nshelper", "--workers", str(self.workers),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            self._proc = proc
+            self._reader = asyncio.create_task(self._read(proc))
+            return proc
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        try:
+            async for line in proc.stdout:
+                try:
+                    reply = json.loads(line)
+                    fut = self._pending.pop(int(reply["id"]))
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if fut.done():
+                    continue
+                err = reply.get("error")
+                if err:
+                    command, stderr, code, netns = err
+                    fut.set_exception(KernelError(command, stderr, int(code), netns))
+                else:
+                    fut.set_result(None)
+        finally:
+            # The helper is gone: whatever it had not answered may be half done; the
+            # callers' own recovery (delete and make again) handles that.
+            pending, self._pending = self._pending, {}
+            for fut in pending.values():
+                if not fut.done():
+                    fut.set_exception(KernelError("netns helper", "the helper exited", 1))
+
+    async def run_groups(self, groups: Groups) -> None:
+        proc = await self._ensure()
+        assert proc.stdin is not None
+        rid = next(self._ids)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        proc.stdin.write(json.dumps({"id": rid, "groups": [[ns, list(lines)]
+                                                            for ns, lines in groups]},
+                                    separators=(",", ":")).encode() + b"\n")
+        await fut
+
+    async def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_SECONDS)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m podnet.kernel.nshelper")
+    ap.add_argument("--workers", type=int, default=WORKERS)
+    args = ap.parse_args(argv)
+    serve(sys.stdin.buffer, sys.stdout.buffer, args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
