@@ -26,6 +26,7 @@ import yaml
 
 from podnet.api.errors import Cause, StatusError
 from podnet.api.resources import ResourceType
+from podnet.util import jsonutil
 
 JSON = dict[str, Any]
 PatchType = Literal["merge", "strategic", "json", "apply"]
@@ -263,7 +264,7 @@ class ApiClient:
         content_type: str = "application/json",
     ) -> JSON:
         """Send one request and return the decoded JSON body; raise `StatusError` on >= 400."""
-        data = None if body is None else json.dumps(body).encode()
+        data = None if body is None else jsonutil.dumps(body)
         session = self._get_session()
         async with session.request(
             method,
@@ -278,7 +279,7 @@ class ApiClient:
                 raise status_error_from_body(resp.status, raw, resp.reason or "")
             if not raw:
                 return {}
-            result = json.loads(raw)
+            result = jsonutil.loads(raw)
             if not isinstance(result, dict):
                 raise StatusError(f"unexpected response body for {method} {path}", 500)
             return result
@@ -487,7 +488,7 @@ def _decode_event(line: bytes, rt: ResourceType) -> WatchEvent | None:
     line = line.strip()
     if not line:
         return None
-    data = json.loads(line)
+    data = jsonutil.loads(line)
     etype = str(data.get("type", ""))
     obj = data.get("object") or {}
     if etype == "ERROR":
