@@ -20,7 +20,7 @@ import functools
 import importlib.resources
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from podnet.api.errors import StatusError, bad_request
 
@@ -31,6 +31,7 @@ _INT_RANGES = {
     "int64": (-(2**63), 2**63 - 1),
 }
 # Quantity's own UnmarshalJSON error (k8s.io/apimachinery/pkg/api/resource).
+_QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 _QUANTITY_ERROR = (
     "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 )
@@ -110,6 +111,17 @@ def split_api_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
+class _Facts(NamedTuple):
+    preserve_unknown: bool
+    int_or_string: bool
+    types: frozenset[str]
+    struct: bool
+    values: SchemaNode | None  # map values
+    items: SchemaNode | None  # array items
+    quantity: bool
+    custom: str | None  # the Go value type decode errors name, when it is special
+
+
 class SchemaNode:
     """One schema position with `$ref` resolved; cheap to create, never mutated.
 
@@ -117,7 +129,7 @@ class SchemaNode:
     property, not on the referenced definition), so both are merged here.
     """
 
-    __slots__ = ("_fields", "_raw", "_schemas", "_types", "name")
+    __slots__ = ("_facts", "_fields", "_raw", "_schemas", "_types", "name")
 
     def __init__(self, raw: Mapping[str, Any], schemas: Schemas, name: str = "") -> None:
         ref = raw.get("$ref")
@@ -131,6 +143,7 @@ class SchemaNode:
         self._schemas = schemas
         self._types: frozenset[str] | None = None
         self._fields: dict[str, SchemaNode | None] = {}  # `field()` answers, per name
+        self._facts: _Facts | None = None
         self.name = name  # definition name when this came from one, else ""
 
     def __repr__(self) -> str:
@@ -139,6 +152,19 @@ class SchemaNode:
     @property
     def raw(self) -> Mapping[str, Any]:
         return self._raw
+
+    @property
+    def facts(self) -> _Facts:
+        """What the decode checks ask of this node, worked out once: every request walks
+        the same nodes, and each property above is a few dict lookups per visit."""
+        f = self._facts
+        if f is None:
+            f = self._facts = _Facts(
+                preserve_unknown=self.preserve_unknown, int_or_string=self.is_int_or_string,
+                types=self.types, struct=self.is_struct, values=self.map_values(),
+                items=self.items(), quantity=self.name == _QUANTITY,
+                custom=_CUSTOM_GO_VALUE.get(self.name))
+        return f
 
     # --- types -------------------------------------------------------------------------
 
@@ -322,22 +348,23 @@ def unknown_fields(obj: Any, node: SchemaNode | None) -> list[str]:
 
 
 def _walk_unknown(value: Any, node: SchemaNode, path: str, out: list[str]) -> None:
-    if node.preserve_unknown:
+    facts = node.facts
+    if facts.preserve_unknown:
         return
     if isinstance(value, dict):
-        if not node.is_object:
+        if "object" not in facts.types:
             return
-        values = node.map_values()
+        values = facts.values
         for key, sub in value.items():
             sub_path = f"{path}.{key}" if path else key
             child = node.field(key)
             if child is None and values is None:
-                if node.is_struct:
+                if facts.struct:
                     out.append(sub_path)
                 continue
             _walk_unknown(sub, child or values, sub_path, out)  # type: ignore[arg-type]
-    elif isinstance(value, list) and node.is_array:
-        items = node.items()
+    elif isinstance(value, list) and "array" in facts.types:
+        items = facts.items
         if items is not None:
             for i, sub in enumerate(value):
                 _walk_unknown(sub, items, f"{path}[{i}]", out)
@@ -384,16 +411,19 @@ def _type_error(what: str, struct: str, fields: list[str], go_type: str) -> str:
 def _walk_types(
     value: Any, node: SchemaNode, fields: list[str], struct: str, out: list[str]
 ) -> None:
-    if value is None or node.preserve_unknown:
+    if value is None:
+        return
+    facts = node.facts
+    if facts.preserve_unknown:
         return
     kind = _json_kind(value)
-    types = node.types
-    custom = _CUSTOM_GO_VALUE.get(node.name)
-    if node.name == "io.k8s.apimachinery.pkg.api.resource.Quantity":
+    types = facts.types
+    custom = facts.custom
+    if facts.quantity:
         if kind not in ("string", "number"):
             out.append(_QUANTITY_ERROR)
         return
-    if node.is_int_or_string:
+    if facts.int_or_string:
         if kind == "string":
             return
         if kind == "number" and isinstance(value, int) and _fits(value, "int32"):
@@ -405,8 +435,8 @@ def _walk_types(
         if "object" not in types:
             out.append(_type_error(kind, struct, fields, custom or node.go_type))
             return
-        values = node.map_values()
-        inner = node.short_name if node.is_struct and node.name else struct
+        values = facts.values
+        inner = node.short_name if facts.struct and node.name else struct
         for key, sub in value.items():
             child = node.field(key)
             if child is not None:
@@ -419,7 +449,7 @@ def _walk_types(
         if "array" not in types:
             out.append(_type_error(kind, struct, fields, custom or node.go_type))
             return
-        items = node.items()
+        items = facts.items
         if items is not None:
             for sub in value:
                 _walk_types(sub, items, fields, struct, out)
