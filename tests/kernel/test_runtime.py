@@ -419,3 +419,25 @@ async def test_containers_outlive_their_fork_server(sandbox: Sandbox, runtime: R
     # Its parent is now init, which reaps it: the code is what a zombie showed, or unknown.
     assert await runtime.stop("rt-test-uid", "survivor", grace_seconds=2) in (143, 137)
     assert not _alive(s.pid)
+
+
+async def test_no_container_holds_other_pods_namespaces(sandbox: Sandbox, runtime: Runtime
+                                                        ) -> None:
+    """Named namespaces are bind mounts under /run/netns; a container's mount namespace
+    that copied them would keep a deleted pod's network namespace alive and let the
+    container enter it by path. Neither the fork server's children nor their exec'd
+    programs see /run/netns mounts, yet each is in its own pod's namespace."""
+    other = f"podnet-rt-other-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", other], check=True)  # another pod, made first
+    try:
+        pause = await runtime.start(replace(sandbox.spec("pause", ""),
+                                            argv=(sys.executable, "-m", PAUSE_MODULE)))
+        shell = await runtime.start(sandbox.spec("sh", "exec sleep 30"))
+        sandbox.pids |= {pause.pid, shell.pid}
+        for pid in (pause.pid, shell.pid):
+            mounts = Path(f"/proc/{pid}/mountinfo").read_text()
+            assert "/run/netns" not in mounts, mounts
+            assert os.stat(f"/proc/{pid}/ns/net").st_ino == _netns_inode(
+                f"/run/netns/{sandbox.netns}")
+    finally:
+        subprocess.run(["ip", "netns", "delete", other], check=False)

@@ -9,6 +9,7 @@ N is its end of a SOCK_SEQPACKET socket pair. One JSON object per message:
 
     runtime → server  {"id": I, "spec": "<launch spec path>"}   + SCM_RIGHTS [error fd]
                       {..., "stdio": "stdin" | "tty"}  + SCM_RIGHTS [error fd, stdio fd]
+                      {..., "netns": true}  + SCM_RIGHTS [..., the pod's network namespace]
     server → runtime  {"id": I, "pid": P, "ticks": T}           + SCM_RIGHTS [pidfd of P]
                       {"id": I, "error": "<why fork failed>"}
                       {"exit": P, "status": S}   S: a waitpid status, sent once P is reaped
@@ -20,6 +21,11 @@ EOF (the fd is close-on-exec). Containers are this server's children: it reaps t
 watching one pidfd per child (so no signal handler, nothing racy), and sends the status.
 The pid, start ticks and pidfd are taken before the server can have reaped the child, and
 the reply precedes that pid's exit message, so the runtime never mistakes a recycled PID.
+
+The server lives in a mount namespace of its own, a slave of the host's, without
+/run/netns (launcher.isolate_from_netns_names): a child's new mount namespace then copies
+a handful of mounts instead of one per pod on the node, and no container holds another
+pod's namespace. So the pod's network namespace comes as an fd, opened by the runtime.
 
 The server exits when the runtime's end of the socket closes (the agent detached or
 died). Containers outlive it, reparented to init, exactly as they outlive the agent; a
@@ -95,12 +101,16 @@ def _pause() -> NoReturn:
     os._exit(0)
 
 
-def _child(spec_path: str, err_fd: int, stdio: str | None = None, stdio_fd: int = -1
-           ) -> NoReturn:
+def _child(spec_path: str, err_fd: int, stdio: str | None = None, stdio_fd: int = -1,
+           netns_fd: int = -1) -> NoReturn:
     """Become the container; never returns into the server's loop. `stdio_fd` becomes
     fd 0 ("stdin": a pipe the agent writes) or fds 0-2 ("tty": a terminal's slave side,
-    made the controlling terminal by launcher.setup)."""
+    made the controlling terminal by launcher.setup). `netns_fd`: the pod's network
+    namespace (the spec's path is not visible from here)."""
     try:
+        if netns_fd >= 0:
+            launcher.setns_fd(netns_fd, launcher.CLONE_NEWNET)
+            os.close(netns_fd)
         os.setsid()
         if err_fd != ERR_FD:
             os.dup2(err_fd, ERR_FD, inheritable=False)
@@ -117,6 +127,8 @@ def _child(spec_path: str, err_fd: int, stdio: str | None = None, stdio_fd: int 
         # The server's socket, the other children's pidfds: none of the container's.
         os.closerange(ERR_FD + 1, os.sysconf("SC_OPEN_MAX"))
         spec = launcher.load_spec(spec_path)
+        if netns_fd >= 0:
+            spec["netns"] = None  # joined above
         builtin = spec.get("builtin")
         if builtin == "pause":
             # Blocked before success is reported, so an early SIGTERM is queued, not fatal.
@@ -142,24 +154,27 @@ def _request(ctrl: socket.socket, poller: select.poll, children: dict[int, int])
         req = json.loads(msg)
         rid, spec_path, err_fd = req["id"], str(req["spec"]), fds[0]
         stdio = req.get("stdio")
-        stdio_fd = fds[1] if stdio in ("stdin", "tty") else -1
+        used = 2 if stdio in ("stdin", "tty") else 1
+        stdio_fd = fds[1] if used == 2 else -1
+        netns_fd = fds[used] if req.get("netns") else -1
+        used += 1 if netns_fd >= 0 else 0
     except (ValueError, KeyError, IndexError, TypeError):
         for fd in fds:
             os.close(fd)
         return True
-    for fd in fds[2 if stdio_fd >= 0 else 1:]:
+    for fd in fds[used:]:
         os.close(fd)
     try:
         pid = os.fork()
     except OSError as e:
-        for fd in (err_fd, stdio_fd):
+        for fd in (err_fd, stdio_fd, netns_fd):
             if fd >= 0:
                 os.close(fd)
         send(ctrl, {"id": rid, "error": f"fork: {e.strerror}"})
         return True
     if pid == 0:
-        _child(spec_path, err_fd, stdio, stdio_fd)
-    for fd in (err_fd, stdio_fd):
+        _child(spec_path, err_fd, stdio, stdio_fd, netns_fd)
+    for fd in (err_fd, stdio_fd, netns_fd):
         if fd >= 0:
             os.close(fd)
     pidfd = os.pidfd_open(pid)
@@ -171,6 +186,11 @@ def _request(ctrl: socket.socket, poller: select.poll, children: dict[int, int])
 
 def serve(ctrl: socket.socket) -> None:
     launcher.libc()  # load libc once here, not in every child
+    try:
+        launcher.isolate_from_netns_names()
+    except (launcher.LaunchError, OSError) as e:
+        # Children still get their namespace by fd; they copy the host's mounts.
+        sys.stderr.write(f"forkserver: own mount namespace: {e}\n")
     # Children touch as few of the server's pages as possible (copy-on-write).
     gc.collect()
     gc.freeze()

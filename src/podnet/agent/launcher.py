@@ -10,8 +10,9 @@ runtime.ContainerSpec plus `stdout`/`stderr` (paths, or null to keep the inherit
 `tty`, and `builtin` (which only forkserver.py acts on).
 
 Normal mode: join the pod's network namespace, unshare mount + UTS namespaces, make `/`
-private, mount fresh tmpfs on the `tmpfs` paths (e.g. /run, /tmp), bind-mount the pod's
-files and volumes, set the hostname, drop privileges, chdir, exec. `--enter-pid`: join
+private, detach /run/netns (other pods' namespaces), mount fresh tmpfs on the `tmpfs`
+paths (e.g. /run, /tmp), bind-mount the pod's files and volumes, set the hostname, drop
+privileges, chdir, exec. `--enter-pid`: join
 the net, UTS and mount namespaces of a running container instead (kubectl exec).
 
 Any failure exits 128 with one line ("launcher: <reason>") on the original stderr, or on
@@ -41,6 +42,10 @@ MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MNT_DETACH = 2
+EINVAL = 22
+NETNS_DIR = "/run/netns"
 TIOCSCTTY = 0x540E
 EXIT_START_ERROR = 128
 
@@ -70,6 +75,33 @@ def _check(ret: int, what: str) -> None:
     if ret != 0:
         err = ctypes.get_errno()
         raise LaunchError(f"{what}: {os.strerror(err)}")
+
+
+def hide_netns_names() -> None:
+    """Detach /run/netns from this (private) mount namespace.
+
+    Every named network namespace is a bind mount under /run/netns, and a new mount
+    namespace copies them all: a container would keep every other pod's network
+    namespace alive after that pod was deleted (until the container itself exits), and
+    could enter it by path. Also, copying them costs each container start time in
+    proportion to the pods on the node. Not a mount point here (already hidden): fine."""
+    if libc().umount2(NETNS_DIR.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (EINVAL, 2):  # not a mount point; no such directory
+            raise LaunchError(f"umount {NETNS_DIR}: {os.strerror(err)}")
+
+
+def isolate_from_netns_names() -> None:
+    """For the fork server: a mount namespace of its own, a slave of the host's (mounts
+    made later, such as volumes, still show), without /run/netns. Its children then copy
+    a handful of mounts, not one per pod; they get their network namespace by fd."""
+    _check(libc().unshare(CLONE_NEWNS), "unshare")
+    mount(None, "/", None, MS_REC | MS_SLAVE)
+    hide_netns_names()
+
+
+def setns_fd(fd: int, nstype: int) -> None:
+    _check(libc().setns(fd, nstype), "setns")
 
 
 def setns(path: str, nstype: int) -> None:
@@ -167,6 +199,7 @@ def setup(spec: dict[str, Any], enter_pid: int | None) -> None:
             setns(spec["netns"], CLONE_NEWNET)
         _check(libc().unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
         mount(None, "/", None, MS_REC | MS_PRIVATE)
+        hide_netns_names()
         # Paths on the host are opened before anything is mounted over them.
         redirect_output(spec)
         mounts = [(open_source(h), c, bool(ro)) for h, c, ro in spec.get("mounts") or []]

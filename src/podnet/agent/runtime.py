@@ -402,9 +402,11 @@ class _ForkServer:
         logger.debug("component=runtime event=forkserver-start pid=%d", self.pid)
 
     async def spawn(self, c: _Container, spec_path: Path, err_w: int,
-                    stdio: tuple[str, int] | None = None) -> tuple[int, int, int]:
+                    stdio: tuple[str, int] | None = None, netns_fd: int = -1
+                    ) -> tuple[int, int, int]:
         """Fork a container; (pid, start ticks, pidfd). `err_w` goes to the child, and so
-        does `stdio`'s fd: its stdin ("stdin") or its terminal for fds 0-2 ("tty")."""
+        does `stdio`'s fd: its stdin ("stdin") or its terminal for fds 0-2 ("tty"), and
+        `netns_fd`, the pod's network namespace (the server cannot see /run/netns)."""
         if not self.alive:
             raise ForkServerGone(errno.ECHILD, "the fork server has exited")
         loop = asyncio.get_running_loop()
@@ -417,6 +419,9 @@ class _ForkServer:
         if stdio is not None:
             request["stdio"] = stdio[0]
             fds.append(stdio[1])
+        if netns_fd >= 0:
+            request["netns"] = True
+            fds.append(netns_fd)
         message = forkserver.encode(request)
         anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                 b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds))]
@@ -648,9 +653,15 @@ class Runtime:
                     for s in fifos]
         err_r, err_w = os.pipe()
         c.starting = c.via_server = True
+        netns_fd = -1
         try:
+            if spec.netns:
+                try:
+                    netns_fd = os.open(spec.netns, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError as e:
+                    raise StartError(f"open {spec.netns}: {e.strerror}") from None
             pid, ticks, c.pidfd = await self._fork_server().spawn(
-                c, spec_path, err_w, None if stdio is None else (stdio, child_end))
+                c, spec_path, err_w, None if stdio is None else (stdio, child_end), netns_fd)
         except BaseException:
             os.close(err_r)
             for p in c.pumps:
@@ -660,8 +671,9 @@ class Runtime:
             raise
         finally:
             os.close(err_w)
-            if child_end >= 0:
-                os.close(child_end)
+            for fd in (child_end, netns_fd):
+                if fd >= 0:
+                    os.close(fd)
         c.state = replace(c.state, pid=pid, start_ticks=ticks)
         c.done = asyncio.get_running_loop().create_future()
         self._containers[key] = c
