@@ -28,6 +28,7 @@ Known simplifications (documented, not hidden):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -173,8 +174,10 @@ def _value_key(v: Any) -> tuple[int, float, str]:
     return (4, 0.0, _compact(v))
 
 
+@functools.lru_cache(maxsize=8192)
 def _element_order(pe: str) -> tuple[int, tuple[tuple[str, tuple[int, float, str]], ...]]:
-    """Sort order of path elements: fields, then keys, values, indices (as SMD sorts)."""
+    """Sort order of path elements: fields, then keys, values, indices (as SMD sorts).
+    Cached: every write sorts the same few hundred elements, and keys decode JSON."""
     kind, _, rest = pe.partition(":")
     if kind == "f":
         return (0, ((rest, (0, 0.0, "")),))
@@ -204,18 +207,32 @@ def _trie(paths: set[Path]) -> _Trie:
     return root
 
 
-def to_fields_v1(paths: set[Path]) -> JSONObj:
-    """The `fieldsV1` trie: `{}` for a member leaf, `".": {}` for a member with children."""
+_MEMBER = object()  # marks a member among a nested dict's path-element keys
 
-    def render(t: _Trie) -> JSONObj:
+
+def to_fields_v1(paths: set[Path]) -> JSONObj:
+    """The `fieldsV1` trie: `{}` for a member leaf, `".": {}` for a member with children.
+    Built as plain nested dicts (every write renders one or two of these)."""
+    root: dict[Any, Any] = {}
+    for p in paths:
+        cur = root
+        for pe in p:
+            nxt = cur.get(pe)
+            if nxt is None:
+                nxt = cur[pe] = {}
+            cur = nxt
+        cur[_MEMBER] = True
+
+    def render(d: dict[Any, Any]) -> JSONObj:
+        member = d.pop(_MEMBER, False)
         out: JSONObj = {}
-        if t.member and t.children:
+        if member and d:
             out["."] = {}
-        for pe in sorted(t.children, key=_element_order):
-            out[pe] = render(t.children[pe])
+        for pe in sorted(d, key=_element_order):
+            out[pe] = render(d[pe])
         return out
 
-    return render(_trie(paths))
+    return render(root)
 
 
 def from_fields_v1(fields: Any) -> set[Path]:
@@ -399,6 +416,12 @@ def compare(old: Any, new: Any, node: SchemaNode | None) -> _Comparison:
 
 
 def _compare(old: Any, new: Any, node: SchemaNode | None, path: Path, out: _Comparison) -> None:
+    if old is _MISSING:
+        _collect(new, node, path, out.added)
+        return
+    if new is _MISSING:
+        _collect(old, node, path, out.removed)
+        return
     if isinstance(old, dict | list) and type(old) is type(new) and old == new:
         # Nothing below differs (checked at C speed: a status update leaves the whole spec
         # alone). Python's == takes true for 1, as same_object does for a whole write.
@@ -437,6 +460,25 @@ def _compare(old: Any, new: Any, node: SchemaNode | None, path: Path, out: _Comp
         out.removed.add(path)
     elif leaf and not _eq(old, new):
         out.modified.add(path)
+
+
+def _collect(value: Any, node: SchemaNode | None, path: Path, into: set[Path]) -> None:
+    """Every path `_compare` would reach in a subtree only one side has: the same walk
+    (atomic lists and maps are leaves), without the other side to look at."""
+    if path:
+        into.add(path)
+    if isinstance(value, dict):
+        if _atomic_map(node):
+            return
+        for key, sub in value.items():
+            _collect(sub, _child(node, key), (*path, "f:" + key), into)
+    elif isinstance(value, list):
+        kind = _list_kind(node)
+        if kind == "atomic":
+            return
+        items = node.items() if node is not None else None
+        for pe, sub in _index_items(value, node, kind).items():
+            _collect(sub, items, (*path, pe), into)
 
 
 def _prefixes(paths: set[Path]) -> set[Path]:
