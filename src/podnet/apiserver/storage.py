@@ -121,7 +121,7 @@ class Storage:
         self.clock = clock
         self.services = services or ServiceAllocations.create()
         self.hooks: list[WriteHook] = []
-        self._event_cache: OrderedDict[tuple[str, int, str, str], dict[str, Any]] = OrderedDict()
+        self._event_cache: OrderedDict[tuple[str, int, bool, str], dict[str, Any]] = OrderedDict()
         self._service_lock = asyncio.Lock()
 
     # ---- start-up -------------------------------------------------------------------
@@ -146,7 +146,10 @@ class Storage:
     def _decode_event(self, rt: ResourceType, etype: str, kv: KeyValue) -> dict[str, Any]:
         """Decode a watch event's object once for all watchers (they must not mutate it):
         with 1,000 watchers, decoding per watcher would dominate the fan-out."""
-        key = (kv.key, kv.mod_revision, etype, rt.api_version)
+        # One decode per stored version: an event's object, and the same version as the
+        # `prev` of the next event (a selector watch matches both). DELETED differs: its
+        # resourceVersion is the deletion's.
+        key = (kv.key, kv.mod_revision, etype == "DELETED", rt.api_version)
         obj = self._event_cache.get(key)
         if obj is None:
             obj = self._decode(rt, kv)
