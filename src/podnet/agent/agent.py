@@ -42,6 +42,7 @@ from podnet.client.rest import ApiClient
 from podnet.client.workqueue import WorkQueue
 from podnet.kernel.nshelper import NetnsHelper
 from podnet.util.clock import Clock, SystemClock, rfc3339
+from podnet.util.files import write_file
 from podnet.util.tasks import cancel_and_wait
 
 log = logging.getLogger("podnet.agent")
@@ -124,6 +125,9 @@ class Agent:
         self.pods = Informer(client, self.pods_rt)
         self.pods.cache.add_index("uid", _pod_uid)
         self.services = Informer(client, self.services_rt)
+        # Each container start reads its namespace's Services (their env vars): by index,
+        # not by a scan of every Service in the cluster.
+        self.services.cache.add_index("namespace", _namespace_of)
         self.configmaps = Informer(client, self.cm_rt)
         self.secrets = Informer(client, self.secrets_rt)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -374,16 +378,16 @@ class Agent:
         spec = pod.get("spec") or {}
         resolv = Path("/etc/resolv.conf")
         host_resolv = resolv.read_text() if resolv.exists() else ""
-        (rec.files_dir / "resolv.conf").write_text(podfiles.resolv_conf(pod, host_resolv))
-        (rec.files_dir / "hosts").write_text(podfiles.hosts_file(pod, [rec.ip]))
-        (rec.files_dir / "hostname").write_text(podfiles.hostname_file(pod))
+        write_file(rec.files_dir / "resolv.conf", podfiles.resolv_conf(pod, host_resolv))
+        write_file(rec.files_dir / "hosts", podfiles.hosts_file(pod, [rec.ip]))
+        write_file(rec.files_dir / "hostname", podfiles.hostname_file(pod))
         if spec.get("automountServiceAccountToken", True) is not False:
             sa_dir = rec.files_dir / "serviceaccount"
             sa_dir.mkdir(exist_ok=True)
             token = await self._token(pod)
             for fname, data in podfiles.service_account_files(
                     token, self.ca_pem, rec.namespace).items():
-                (sa_dir / fname).write_bytes(data)
+                write_file(sa_dir / fname, data)
 
     async def _token(self, pod: dict[str, Any], audience: str | None = None,
                      seconds: int = 3607) -> str:
@@ -453,8 +457,7 @@ class Agent:
             rec.restarts[name] = rec.restarts.get(name, 0)
         rec.start_errors.pop(name, None)
         if rec.env_services is None:
-            rec.env_services = [s for s in self.services.cache.list()
-                                if (s.get("metadata") or {}).get("namespace") == rec.namespace]
+            rec.env_services = self.services.cache.by_index("namespace", rec.namespace)
         try:
             env = envvars.container_env(
                 pod, container, rec.env_services, configmaps=self._configmap,
@@ -518,11 +521,7 @@ class Agent:
         return ""
 
     def _kubernetes_service(self) -> dict[str, Any] | None:
-        for s in self.services.cache.list():
-            m = s.get("metadata") or {}
-            if m.get("namespace") == "default" and m.get("name") == "kubernetes":
-                return s
-        return None
+        return self.services.cache.get("default/kubernetes")
 
     def _configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.configmaps.cache.get(f"{namespace}/{name}")
@@ -604,6 +603,11 @@ class Agent:
     def volumes_dir(self, uid: str) -> Path:
         """On disk, as the kubelet keeps them: an emptyDir may hold gigabytes."""
         return self.state_dir / "pods" / uid / "volumes"
+
+
+def _namespace_of(obj: dict[str, Any]) -> list[str]:
+    ns = (obj.get("metadata") or {}).get("namespace")
+    return [str(ns)] if ns else []
 
 
 def _pod_uid(pod: dict[str, Any]) -> list[str]:

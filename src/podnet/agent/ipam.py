@@ -9,11 +9,12 @@ remember it; an IP is never given out while its pod holds it.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
+
+from podnet.util.files import write_file
 
 STATE_VERSION = 1
 
@@ -199,8 +200,6 @@ class Ipam:
     def _save(self) -> None:
         if self.state_file is None:
             return
-        tmp = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
         # One line: json's C encoder (an indent would run its pure-Python one), and this
         # whole record is written on every allocation and release.
-        tmp.write_text(json.dumps(self.pool.to_json()) + "\n")
-        os.replace(tmp, self.state_file)
+        write_file(self.state_file, json.dumps(self.pool.to_json()) + "\n", atomic=True)

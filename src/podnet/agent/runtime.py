@@ -64,6 +64,7 @@ from podnet.agent import forkserver
 from podnet.agent.attach import AttachSession, AttachTarget
 from podnet.agent.fdio import resolve, write_all
 from podnet.util.clock import Clock, SystemClock
+from podnet.util.files import write_file
 
 logger = logging.getLogger("podnet.agent.runtime")
 
@@ -248,13 +249,6 @@ def _high_fd(fd: int) -> int:
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(fd)
     return new
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write a state file whole or not at all (a temporary file renamed over it)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _set_nonblocking(fd: int) -> None:
@@ -640,7 +634,8 @@ class Runtime:
         if builtin is not None:
             extra["builtin"] = builtin
         spec_path = pdir / f"{spec.name}.spec.json"
-        _write_atomic(spec_path, spec_json[:-1] + (", " + json.dumps(extra)[1:] if extra else "}"))
+        write_file(spec_path, spec_json[:-1] + (", " + json.dumps(extra)[1:] if extra else "}"),
+                   atomic=True)
 
         log_fd = self._open_log(spec.pod_uid, spec.name)
         c = _Container(spec, ContainerState(spec.pod_uid, spec.name, 0, self.clock.now(), 0),
@@ -931,8 +926,8 @@ class Runtime:
             "message": s.message,
         })
         # No indent: json's C encoder (an indent runs its pure-Python one).
-        _write_atomic(self._state_path(s.pod_uid, s.name),
-                      f'{head[:-1]}, "spec": {c.spec_json}}}')
+        write_file(self._state_path(s.pod_uid, s.name),
+                   f'{head[:-1]}, "spec": {c.spec_json}}}', atomic=True)
 
     def forget(self, pod_uid: str, name: str) -> None:
         """Drop an exited container's record and files (its logs included)."""
