@@ -20,6 +20,13 @@ from __future__ import annotations
 import asyncio
 import gc
 
+# Young collections after 10,000 net allocations instead of CPython's 700. A 100-pod
+# burst made the API server collect generation 0 about 75 times (18 ms in all) and the
+# agent 25 times (9 ms); at 10,000, 2 to 4 times (6 to 16 ms and 4 ms). The objects of a
+# request die by reference counting, not as cycles, so collecting less often finds the
+# same garbage. The price: cyclic garbage waits a little longer.
+YOUNG_THRESHOLD = 10_000
+
 
 def freeze_survivors() -> None:
     """Collect the young generations, then exempt what survived from later collections."""
@@ -28,9 +35,15 @@ def freeze_survivors() -> None:
 
 
 async def keep_frozen(stop: asyncio.Event, every: float = 1.0) -> None:
-    """`freeze_survivors` every `every` seconds until `stop`."""
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), every)
-        except TimeoutError:
-            freeze_survivors()
+    """`freeze_survivors` every `every` seconds until `stop`, and young collections less
+    often meanwhile (YOUNG_THRESHOLD; the previous thresholds come back after)."""
+    before = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, *before[1:])
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), every)
+            except TimeoutError:
+                freeze_survivors()
+    finally:
+        gc.set_threshold(*before)

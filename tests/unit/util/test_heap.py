@@ -26,3 +26,14 @@ async def test_keep_frozen_stops_with_its_event() -> None:
     await asyncio.wait_for(task, 1)
     assert gc.get_freeze_count() > 0
     gc.unfreeze()
+
+
+async def test_young_collections_are_rarer_while_it_runs() -> None:
+    before = gc.get_threshold()
+    stop = asyncio.Event()
+    task = asyncio.create_task(heap.keep_frozen(stop, every=10))
+    await asyncio.sleep(0)
+    assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, *before[1:])
+    stop.set()
+    await asyncio.wait_for(task, 1)
+    assert gc.get_threshold() == before
