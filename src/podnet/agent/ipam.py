@@ -8,6 +8,7 @@ remember it; an IP is never given out while its pod holds it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from ipaddress import IPv4Address, IPv4Network
@@ -113,7 +114,7 @@ class Pool:
             "version": STATE_VERSION,
             "cidr": str(self.cidr),
             "last": str(self.last) if self.last is not None else None,
-            "allocations": {uid: str(ip) for uid, ip in sorted(self._by_uid.items())},
+            "allocations": {uid: _text(ip) for uid, ip in sorted(self._by_uid.items())},
         }
 
     @classmethod
@@ -123,6 +124,13 @@ class Pool:
         last = data.get("last")
         allocs = {str(k): IPv4Address(v) for k, v in dict(data.get("allocations", {})).items()}
         return cls(IPv4Network(data["cidr"]), allocs, IPv4Address(last) if last else None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(ip: IPv4Address) -> str:
+    """str(ip), which ipaddress works out digit by digit each time: the whole pool is
+    written on every allocation."""
+    return str(ip)
 
 
 class Ipam:

@@ -23,6 +23,7 @@ Apply (the only part touching the kernel): `apply`, `ensure_node`, `teardown_nod
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import re
@@ -120,8 +121,7 @@ class NodeNetwork:
 
     @property
     def node_cidr(self) -> IPv4Interface:
-        net = IPv4Network(self.node_network)
-        return IPv4Interface(f"{net.network_address + self.node_index + 2}/{net.prefixlen}")
+        return _node_cidr(self.node_network, self.node_index)
 
     @property
     def node_ip(self) -> IPv4Address:
@@ -129,8 +129,7 @@ class NodeNetwork:
 
     @property
     def pod_cidr(self) -> IPv4Network:
-        base = IPv4Network(self.pod_network).network_address
-        return IPv4Network(f"{base + self.node_index * 256}/24")
+        return _pod_cidr(self.pod_network, self.node_index)
 
     @property
     def pod_netns_prefix(self) -> str:
@@ -196,6 +195,20 @@ def plan_node(net: NodeNetwork, *, have_netns: bool = False, have_link: bool = F
         sysctl(ns, links.FORWARDING_KEY, 1),
     ]
     return steps
+
+
+# Parsed once per network: every pod's plan asks for these (a frozen, slotted dataclass
+# cannot cache them itself).
+@functools.lru_cache(maxsize=64)
+def _pod_cidr(pod_network: str, node_index: int) -> IPv4Network:
+    base = IPv4Network(pod_network).network_address
+    return IPv4Network(f"{base + node_index * 256}/24")
+
+
+@functools.lru_cache(maxsize=64)
+def _node_cidr(node_network: str, node_index: int) -> IPv4Interface:
+    net = IPv4Network(node_network)
+    return IPv4Interface(f"{net.network_address + node_index + 2}/{net.prefixlen}")
 
 
 def _pod_ip(net: NodeNetwork, ip: IPv4Address | str) -> IPv4Address:
