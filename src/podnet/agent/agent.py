@@ -79,6 +79,7 @@ class PodRecord:
     probe_tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     last_status: dict[str, Any] | None = None
+    written_rv: str = ""  # the resourceVersion our last status write made
     env_services: list[dict[str, Any]] | None = None
 
 
@@ -213,7 +214,12 @@ class Agent:
     def _on_pod_event(self, *args: Any) -> None:
         for obj in args:
             if isinstance(obj, dict) and self._on_this_node(obj):
-                uid = (obj.get("metadata") or {}).get("uid")
+                meta = obj.get("metadata") or {}
+                uid = meta.get("uid")
+                rec = self.records.get(uid or "")
+                if rec is not None and rec.written_rv and \
+                        meta.get("resourceVersion") == rec.written_rv:
+                    continue  # the version our own status write made: nothing new
                 if uid:
                     self.queue.add(uid)
 
@@ -348,10 +354,11 @@ class Agent:
                                  waiting=plan.waiting)
         if status != rec.last_status:
             try:
-                await self.client.patch(self.pods_rt, rec.name, {"status": status},
-                                        rec.namespace, patch_type="merge",
-                                        subresource="status", field_manager="podnet-agent")
+                written = await self.client.patch(
+                    self.pods_rt, rec.name, {"status": status}, rec.namespace,
+                    patch_type="merge", subresource="status", field_manager="podnet-agent")
                 rec.last_status = status
+                rec.written_rv = (written.get("metadata") or {}).get("resourceVersion", "")
             except errors.StatusError as err:
                 if err.code != 404:
                     raise
