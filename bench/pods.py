@@ -1,11 +1,15 @@
 """bench/pods: how fast pods start on one node, and how many it holds.
 
-Against a real `podnet up`: a burst of 100 pods (registry.k8s.io/pause) created at once
+Against a real `podnet up`: bursts of 100 pods (registry.k8s.io/pause) created at once
 through the API; for each pod, create → Running and create → Ready, from a watch; the
 wall time until all are Running (pods per second); then a node filled to its 110-pod
-capacity. Peer in the same run: the physical floor of this design on this machine, 100
-pod sandboxes (netns, veth, routes) and pause containers made at once by the agent's own
-kernel and runtime code, with no API server, scheduler or status writes.
+capacity. ROUNDS bursts, each after the last one's pods are gone: the first right after
+`podnet up` (what a user who applies at once sees) and the median over all rounds (this
+machine's speed varies from minute to minute; one burst is one sample). Peers in the same
+run: the physical floor of this design on this machine, 100 pod sandboxes (netns, veth,
+routes) and pause containers made at once by the agent's own kernel and runtime code,
+with no API server, scheduler or status writes; and a fixed Python loop, timed before and
+after, that shows how fast this (shared, virtual) machine was at the time.
 
     .venv/bin/python -m bench.pods [--write docs/benchmarks.md]
 """
@@ -30,9 +34,24 @@ from bench.api import PODNET, down, env, pct, rss_mb
 from bench.machine import machine
 
 PORT = 18443
+ROUNDS = 5
 # The client's connections, opened (TLS handshakes done) before the burst, as those of
 # kubectl or a controller are: the burst measures pod work, not connection set-up.
 CONNECTIONS = 64
+
+
+def cpu_reference() -> float:
+    """Milliseconds for a fixed pure-Python loop (1,000,000 additions), the best of five:
+    how fast this shared, virtual machine runs Python right now (it has been seen to
+    vary by a factor of two within minutes)."""
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
 
 
 def pod(name: str) -> dict[str, Any]:
@@ -167,25 +186,37 @@ def main() -> int:
         print(f"  {what:<44} {value:>16}   goal {goal:<14} {peer}", flush=True)
 
     try:
+        ref_before = cpu_reference()
         floor_s = asyncio.run(floor(100, root))
         subprocess.run([*PODNET, "up", "--name", "benchpods", "--state-dir", str(state),
                         "--port", str(PORT), "--no-kubeconfig-merge"], check=True,
                        capture_output=True, env=env())
         pid = int((state / "podnet.pid").read_text())
-        r = asyncio.run(burst(state, 100, "b"))
-        add("100-pod burst: create → Running p50/p99 (ms)",
-            f"{pct(r['running'], 50) * 1e3:.0f} / {pct(r['running'], 99) * 1e3:.0f}",
-            "p99 <= 500")
-        add("100-pod burst: create → Ready p50/p99 (ms)",
+        rounds = [asyncio.run(burst(state, 100, f"b{i}-")) for i in range(ROUNDS)]
+        p99s = sorted(pct(r["running"], 99) for r in rounds)
+        med = p99s[len(p99s) // 2]
+        r = min(rounds, key=lambda x: abs(pct(x["running"], 99) - med))  # the median round
+        first = rounds[0]
+        add(f"100-pod burst: create → Running p99, median of {ROUNDS} (ms)",
+            f"{med * 1e3:.0f}", "p99 <= 500",
+            "all rounds: " + ", ".join(f"{pct(x['running'], 99) * 1e3:.0f}" for x in rounds))
+        add("  that round: create → Running p50/p99 (ms)",
+            f"{pct(r['running'], 50) * 1e3:.0f} / {pct(r['running'], 99) * 1e3:.0f}", "")
+        add("  that round: create → Ready p50/p99 (ms)",
             f"{pct(r['ready'], 50) * 1e3:.0f} / {pct(r['ready'], 99) * 1e3:.0f}", "")
-        add("100 pods all Running (s)", f"{r['wall']:.2f}", "<= 5",
+        add("first burst after `podnet up`: create → Running p50/p99 (ms)",
+            f"{pct(first['running'], 50) * 1e3:.0f} / {pct(first['running'], 99) * 1e3:.0f}",
+            "")
+        add("100 pods all Running (s), median round", f"{r['wall']:.2f}", "<= 5",
             f"floor: 100 sandboxes + pause containers, no API, in {floor_s:.2f}s → "
             f"{r['wall'] / floor_s:.1f}x")
-        add("pods per second (100-pod burst)", f"{100 / r['wall']:.0f}", ">= 20")
+        add("pods per second (100-pod burst, median round)", f"{100 / r['wall']:.0f}", ">= 20")
         full = asyncio.run(burst(state, 110, "f"))
         add("pods one node holds (all Running)", "110 of 110", ">= 110",
             f"filled in {full['wall']:.2f}s")
         add("podnet serve RSS after the runs (MB)", f"{rss_mb(pid):.0f}", "")
+        add("CPU reference: 10^6 additions in Python, before / after (ms)",
+            f"{ref_before:.0f} / {cpu_reference():.0f}", "")
     finally:
         if state.exists():
             subprocess.run([*PODNET, "down", "--name", "benchpods", "--state-dir", str(state),
