@@ -88,9 +88,14 @@ def send(sock: socket.socket, message: dict[str, Any], fds: tuple[int, ...] = ()
 
 def start_ticks(pid: int) -> int:
     """Field 22 of /proc/<pid>/stat: what tells this process from a later one with its PID."""
-    with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
-        text = f.read()
-    return int(text[text.rindex(")") + 2 :].split()[19])
+    # os.read, not open(): every page the server touches between forks is copied (the
+    # children share them), and a text file object touches many.
+    fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return int(data[data.rindex(b")") + 2 :].split()[19])
 
 
 def _pause() -> NoReturn:
@@ -102,7 +107,7 @@ def _pause() -> NoReturn:
 
 
 def _child(spec_path: str, err_fd: int, stdio: str | None = None, stdio_fd: int = -1,
-           netns_fd: int = -1) -> NoReturn:
+           netns_fd: int = -1, spec: dict[str, Any] | None = None) -> NoReturn:
     """Become the container; never returns into the server's loop. `stdio_fd` becomes
     fd 0 ("stdin": a pipe the agent writes) or fds 0-2 ("tty": a terminal's slave side,
     made the controlling terminal by launcher.setup). `netns_fd`: the pod's network
@@ -126,7 +131,8 @@ def _child(spec_path: str, err_fd: int, stdio: str | None = None, stdio_fd: int 
             os.dup2(source, fd)
         # The server's socket, the other children's pidfds: none of the container's.
         os.closerange(ERR_FD + 1, os.sysconf("SC_OPEN_MAX"))
-        spec = launcher.load_spec(spec_path)
+        if spec is None:  # the server could not read it: say why from here
+            spec = launcher.load_spec(spec_path)
         if netns_fd >= 0:
             spec["netns"] = None  # joined above
         builtin = spec.get("builtin")
@@ -164,6 +170,13 @@ def _request(ctrl: socket.socket, poller: select.poll, children: dict[int, int])
         return True
     for fd in fds[used:]:
         os.close(fd)
+    # Read here, not in the child: objects a forked child allocates land on pages it
+    # shares with the server, and each such page is copied (a pod's spec cost each child
+    # ~60 page copies to parse; parsed here, the child only reads it).
+    try:
+        spec: dict[str, Any] | None = launcher.load_spec(spec_path)
+    except (OSError, ValueError, launcher.LaunchError):
+        spec = None
     try:
         pid = os.fork()
     except OSError as e:
@@ -173,7 +186,7 @@ def _request(ctrl: socket.socket, poller: select.poll, children: dict[int, int])
         send(ctrl, {"id": rid, "error": f"fork: {e.strerror}"})
         return True
     if pid == 0:
-        _child(spec_path, err_fd, stdio, stdio_fd, netns_fd)
+        _child(spec_path, err_fd, stdio, stdio_fd, netns_fd, spec)
     for fd in (err_fd, stdio_fd, netns_fd):
         if fd >= 0:
             os.close(fd)

@@ -68,6 +68,11 @@ def libc() -> Any:
             ctypes.c_ulong,
             ctypes.c_void_p,
         ]
+        # Resolved here, once: the fork server calls this before forking, and a function
+        # first looked up in a forked child costs it ~100 page copies (new objects, a
+        # grown attribute dict), in every child.
+        for name in ("setns", "unshare", "umount2", "sethostname", "prctl"):
+            getattr(_libc, name)
     return _libc
 
 
@@ -243,9 +248,18 @@ def setup(spec: dict[str, Any], enter_pid: int | None) -> None:
 def load_spec(text: str) -> dict[str, Any]:
     """The spec from inline JSON or a file; one with no command is refused."""
     if not text.lstrip().startswith("{"):
-        with open(text, encoding="utf-8") as f:
-            text = f.read()
-    spec: dict[str, Any] = json.loads(text)
+        # os.read, not open(): in a forked child every page touched is copied, and a
+        # text file object touches many.
+        fd = os.open(text, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            chunks = []
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        spec: dict[str, Any] = json.loads(b"".join(chunks))
+    else:
+        spec = json.loads(text)
     if not spec.get("argv"):
         raise LaunchError("no command specified")
     return spec
