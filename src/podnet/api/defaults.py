@@ -46,9 +46,10 @@ _VOLUME_SOURCES = frozenset({
 })
 
 
-def apply_defaults(obj: Mapping[str, Any], *, create: bool = True) -> Obj:
-    """A defaulted deep copy of `obj`; kinds without defaults come back unchanged."""
-    out: Obj = jsonutil.deepcopy(dict(obj))
+def apply_defaults(obj: Mapping[str, Any], *, create: bool = True, copy: bool = True) -> Obj:
+    """A defaulted deep copy of `obj`; kinds without defaults come back unchanged.
+    `copy=False`: default `obj` itself (a dict the caller owns and may change)."""
+    out: Obj = jsonutil.deepcopy(dict(obj)) if copy or not isinstance(obj, dict) else obj
     api_version = str(out.get("apiVersion", ""))
     group = api_version.rpartition("/")[0]
     fn = _DEFAULTERS.get((group, str(out.get("kind", ""))))

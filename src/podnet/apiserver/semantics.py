@@ -162,9 +162,11 @@ def prune(value: Any, node: api_schema.SchemaNode | None) -> None:
 
 
 def default(rt: ResourceType, obj: dict[str, Any], *, create: bool = True) -> dict[str, Any]:
+    """Scheme defaults, applied to `obj` itself: the write path owns it (a decoded request
+    body, or its own copy of the stored object), and a copy of a pod cost ~18 µs."""
     if not rt.structured:
         return obj
-    return api_defaults.apply_defaults(obj, create=create)
+    return api_defaults.apply_defaults(obj, create=create, copy=False)
 
 
 def validate_create(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:

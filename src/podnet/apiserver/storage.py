@@ -433,7 +433,7 @@ class Storage:
         new = semantics.default(rt, new, create=False)
         if rt.kind == "Service" and rt.group == "":
             new = semantics.service_update(old, new)
-        new_meta = new["metadata"]  # defaulting returned a new object
+        new_meta = new["metadata"]  # defaulting may have added it
         if old_meta.get("deletionTimestamp"):
             # Only finalizers may be removed once an object is being deleted.
             added = set(new_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
