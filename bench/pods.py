@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import ssl
 import subprocess
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
+import uvloop
 
 from bench.api import PODNET, down, env, pct, rss_mb
 from bench.machine import machine
@@ -93,7 +94,7 @@ async def burst(state: Path, n: int, prefix: str) -> dict[str, Any]:
                                            "labelSelector": "bench=pods"}) as resp:
                 async for line in resp.content:
                     now = time.perf_counter()
-                    obj = json.loads(line)["object"]
+                    obj = orjson.loads(line)["object"]
                     name = obj["metadata"]["name"]
                     st = obj.get("status") or {}
                     if st.get("phase") == "Running":
@@ -192,7 +193,9 @@ def main() -> int:
                         "--port", str(PORT), "--no-kubeconfig-merge"], check=True,
                        capture_output=True, env=env())
         pid = int((state / "podnet.pid").read_text())
-        rounds = [asyncio.run(burst(state, 100, f"b{i}-")) for i in range(ROUNDS)]
+        # The client shares the two cores with the cluster, so it uses what podnet's own
+        # components use (uvloop, orjson): a lighter observer, as kubectl's Go would be.
+        rounds = [uvloop.run(burst(state, 100, f"b{i}-")) for i in range(ROUNDS)]
         p99s = sorted(pct(r["running"], 99) for r in rounds)
         med = p99s[len(p99s) // 2]
         r = min(rounds, key=lambda x: abs(pct(x["running"], 99) - med))  # the median round
@@ -211,7 +214,7 @@ def main() -> int:
             f"floor: 100 sandboxes + pause containers, no API, in {floor_s:.2f}s → "
             f"{r['wall'] / floor_s:.1f}x")
         add("pods per second (100-pod burst, median round)", f"{100 / r['wall']:.0f}", ">= 20")
-        full = asyncio.run(burst(state, 110, "f"))
+        full = uvloop.run(burst(state, 110, "f"))
         add("pods one node holds (all Running)", "110 of 110", ">= 110",
             f"filled in {full['wall']:.2f}s")
         add("podnet serve RSS after the runs (MB)", f"{rss_mb(pid):.0f}", "")
