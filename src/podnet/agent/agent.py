@@ -48,6 +48,7 @@ from podnet.util.tasks import cancel_and_wait
 log = logging.getLogger("podnet.agent")
 
 HEARTBEAT_SECONDS = 10.0
+HOST_RESOLV_CONF = "/etc/resolv.conf"
 WORKERS = 24  # pods synced at once
 AGENT_PORT = 10250
 # Where the API server finds this node's agent (the kubelet's :10250 role).
@@ -132,6 +133,7 @@ class Agent:
         self.configmaps = Informer(client, self.cm_rt)
         self.secrets = Informer(client, self.secrets_rt)
         self._tasks: list[asyncio.Task[Any]] = []
+        self._resolv: tuple[tuple[int, int], str] | None = None
 
     # ---- start-up -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -383,11 +385,10 @@ class Agent:
     async def _write_pod_files(self, pod: dict[str, Any], rec: PodRecord) -> None:
         assert rec.files_dir is not None
         spec = pod.get("spec") or {}
-        resolv = Path("/etc/resolv.conf")
-        host_resolv = resolv.read_text() if resolv.exists() else ""
-        write_file(rec.files_dir / "resolv.conf", podfiles.resolv_conf(pod, host_resolv))
-        write_file(rec.files_dir / "hosts", podfiles.hosts_file(pod, [rec.ip]))
-        write_file(rec.files_dir / "hostname", podfiles.hostname_file(pod))
+        files = str(rec.files_dir)
+        write_file(f"{files}/resolv.conf", podfiles.resolv_conf(pod, self._host_resolv_conf()))
+        write_file(f"{files}/hosts", podfiles.hosts_file(pod, [rec.ip]))
+        write_file(f"{files}/hostname", podfiles.hostname_file(pod))
         if spec.get("automountServiceAccountToken", True) is not False:
             sa_dir = rec.files_dir / "serviceaccount"
             sa_dir.mkdir(exist_ok=True)
@@ -395,6 +396,19 @@ class Agent:
             for fname, data in podfiles.service_account_files(
                     token, self.ca_pem, rec.namespace).items():
                 write_file(sa_dir / fname, data)
+
+    def _host_resolv_conf(self) -> str:
+        """The host's /etc/resolv.conf (dnsPolicy Default; ClusterFirst's options), read
+        again only when it changed: every pod's files start from it."""
+        try:
+            st = os.stat(HOST_RESOLV_CONF)
+        except FileNotFoundError:
+            return ""
+        key = (st.st_mtime_ns, st.st_size)
+        if self._resolv is None or self._resolv[0] != key:
+            with open(HOST_RESOLV_CONF, encoding="utf-8", errors="replace") as f:
+                self._resolv = (key, f.read())
+        return self._resolv[1]
 
     async def _token(self, pod: dict[str, Any], audience: str | None = None,
                      seconds: int = 3607) -> str:
@@ -478,13 +492,13 @@ class Agent:
             rec.start_errors[name] = (resolved.reason, resolved.message, now)
             return
         assert rec.files_dir is not None
-        mounts = [Mount(str(rec.files_dir / "resolv.conf"), "/etc/resolv.conf", True),
-                  Mount(str(rec.files_dir / "hosts"), "/etc/hosts"),
-                  Mount(str(rec.files_dir / "hostname"), "/etc/hostname")]
-        sa_dir = rec.files_dir / "serviceaccount"
-        if sa_dir.exists():
-            mounts.append(Mount(str(sa_dir), "/var/run/secrets/kubernetes.io/serviceaccount",
-                                True))
+        files = str(rec.files_dir)
+        mounts = [Mount(f"{files}/resolv.conf", "/etc/resolv.conf", True),
+                  Mount(f"{files}/hosts", "/etc/hosts"),
+                  Mount(f"{files}/hostname", "/etc/hostname")]
+        sa_dir = f"{files}/serviceaccount"
+        if os.path.exists(sa_dir):
+            mounts.append(Mount(sa_dir, "/var/run/secrets/kubernetes.io/serviceaccount", True))
         vol_paths: dict[str, Path] = {}
         try:
             if spec.get("volumes"):  # most pods have none: no thread hop for nothing

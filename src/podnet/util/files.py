@@ -12,13 +12,16 @@ import os
 from pathlib import Path
 
 
-def write_file(path: Path, data: bytes | str, *, atomic: bool = False,
+def write_file(path: str | Path, data: bytes | str, *, atomic: bool = False,
                mode: int = 0o666) -> None:
     """Write `data` (str as UTF-8) to `path`, replacing what was there. `atomic`: write a
     temporary file beside it and rename it over `path`, so a reader (or a restarted
     agent) sees the old content or the new, never a part of either."""
     raw = data.encode() if isinstance(data, str) else data
-    target = path.with_name(f".{path.name}.{os.getpid()}.tmp") if atomic else path
+    target: str | Path = path
+    if atomic:
+        head, name = os.path.split(path)
+        target = os.path.join(head, f".{name}.{os.getpid()}.tmp")
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         view = memoryview(raw)
