@@ -37,7 +37,7 @@ from podnet.agent.ipam import Ipam
 from podnet.agent.runtime import ContainerSpec, Mount, Runtime, StartError
 from podnet.api import errors
 from podnet.api.resources import Registry, ResourceType
-from podnet.client.informer import Informer
+from podnet.client.informer import Informer, by_namespace, by_uid
 from podnet.client.rest import ApiClient
 from podnet.client.workqueue import WorkQueue
 from podnet.kernel.nshelper import NetnsHelper
@@ -104,7 +104,7 @@ class Agent:
         self.net = net
         self.state_dir = state_dir
         self.run_dir = run_dir or state_dir / "run"
-        self.node_ip = str(net.node_ip)  # a property that parses the node CIDR each time
+        self.node_ip = str(net.node_ip)  # as text, as the pod status and env vars want it
         self.clock = clock or SystemClock()
         self.agent_port = agent_port
         self.ca_pem = ca_pem
@@ -125,11 +125,11 @@ class Agent:
         # DNS feeder beside the agent needs them all, and one watch decoded once serves
         # both (`run_dns(pods=agent.pods)`). The agent keeps to its own by nodeName.
         self.pods = Informer(client, self.pods_rt)
-        self.pods.cache.add_index("uid", _pod_uid)
+        self.pods.cache.add_index("uid", by_uid)
         self.services = Informer(client, self.services_rt)
         # Each container start reads its namespace's Services (their env vars): by index,
         # not by a scan of every Service in the cluster.
-        self.services.cache.add_index("namespace", _namespace_of)
+        self.services.cache.add_index("namespace", by_namespace)
         self.configmaps = Informer(client, self.cm_rt)
         self.secrets = Informer(client, self.secrets_rt)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -624,16 +624,6 @@ class Agent:
     def volumes_dir(self, uid: str) -> Path:
         """On disk, as the kubelet keeps them: an emptyDir may hold gigabytes."""
         return self.state_dir / "pods" / uid / "volumes"
-
-
-def _namespace_of(obj: dict[str, Any]) -> list[str]:
-    ns = (obj.get("metadata") or {}).get("namespace")
-    return [str(ns)] if ns else []
-
-
-def _pod_uid(pod: dict[str, Any]) -> list[str]:
-    uid = (pod.get("metadata") or {}).get("uid")
-    return [str(uid)] if uid else []
 
 
 def _private_dirs() -> tuple[str, ...]:

@@ -30,6 +30,8 @@ MS_NOEXEC = 8
 
 @functools.cache
 def libc() -> ctypes.CDLL:
+    """libc through ctypes, for the calls Python 3.11 lacks (mount, umount2, setns,
+    unshare): one handle for the whole kernel package."""
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
@@ -89,12 +91,18 @@ def ensure_tmpfs(path: Path, size_mb: int, mode: int = 0o700) -> bool:
     path.mkdir(parents=True, exist_ok=True)
     if fs_type(path) == "tmpfs":
         return False
+    mount_tmpfs(path, size_mb, mode)
+    return True
+
+
+def mount_tmpfs(path: Path, size_mb: int, mode: int, source: str = "tmpfs") -> None:
+    """mount -t tmpfs -o nosuid,nodev,noexec,size=…,mode=… `source` `path`; the source
+    names whose mount it is in /proc/self/mountinfo. Raises OSError."""
     opts = f"size={size_mb}m,mode={mode:o}".encode()
-    if libc().mount(b"tmpfs", str(path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                     opts) != 0:
+    if libc().mount(source.encode(), str(path).encode(), b"tmpfs",
+                    MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount tmpfs at {path}: {os.strerror(err)}")
-    return True
 
 
 def unmount(path: Path) -> bool:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
-import functools
 import os
 import socket
 import threading
@@ -23,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from podnet.kernel.mounts import libc
 from podnet.kernel.run import KernelError, run
 
 NETNS_DIR = Path("/run/netns")
@@ -39,13 +38,8 @@ _executors: dict[str, ThreadPoolExecutor] = {}
 _executor_lock = threading.Lock()
 
 
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
 def _setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
-    if _libc().setns(fd, nstype) != 0:
+    if libc().setns(fd, nstype) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"setns: {os.strerror(err)}")
 

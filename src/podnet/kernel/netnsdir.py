@@ -56,13 +56,9 @@ def ensure_tmpfs(path: Path = NETNS_DIR) -> bool:
         return False
     if any(path.iterdir()):
         return False
+    mounts.mount_tmpfs(path, 1, 0o755, source=SOURCE)
     libc = mounts.libc()
     target = str(path).encode()
-    if libc.mount(SOURCE.encode(), target, b"tmpfs",
-                  mounts.MS_NOSUID | mounts.MS_NODEV | mounts.MS_NOEXEC,
-                  b"mode=755,size=1m") != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount tmpfs at {path}: {os.strerror(err)}")
     if libc.mount(None, target, None, MS_SHARED | MS_REC, None) != 0:
         err = ctypes.get_errno()
         libc.umount2(target, 0)

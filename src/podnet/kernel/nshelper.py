@@ -45,8 +45,7 @@ STOP_SECONDS = 5.0
 def _answer(rid: int, groups: Groups) -> tuple[dict[str, Any], bool]:
     """The reply for one request, and whether this process must exit after it."""
     try:
-        for ns, lines in groups:
-            rtnl.run_lines(ns, list(lines))
+        rtnl.run_groups(groups)
         return {"id": rid}, False
     except KernelError as e:
         tainted = e.command.startswith("setns back")

@@ -30,10 +30,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from podnet.kernel import netnsdir
+from podnet.kernel import mounts, netnsdir
 from podnet.kernel.netns import (
     CLONE_NEWNET,
-    _libc,
     _retire_executors,
     _setns,
     in_netns,
@@ -61,7 +60,6 @@ RTN_UNICAST = 1
 RTNH_F_ONLINK = 4
 IFF_UP = 1
 MS_BIND = 4096
-MNT_DETACH = 2
 
 _HDR = struct.Struct("=IHHII")  # nlmsghdr
 _IFINFO = struct.Struct("=BxHiII")  # ifinfomsg
@@ -296,7 +294,7 @@ def add_netns(name: str) -> None:
     home = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net",
                    os.O_RDONLY | os.O_CLOEXEC)
     try:
-        libc = _libc()
+        libc = mounts.libc()
         if libc.unshare(CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
             os.unlink(path)
@@ -322,7 +320,7 @@ def del_netns(name: str) -> None:
     """`ip netns del <name>`: detach the bind mount, remove the file. Processes inside
     keep the namespace itself alive."""
     path = netns_path(name)
-    if _libc().umount2(str(path).encode(), MNT_DETACH) != 0:
+    if mounts.libc().umount2(str(path).encode(), mounts.MNT_DETACH) != 0:
         err = ctypes.get_errno()
         if err == errno.ENOENT:
             raise KernelError(f"netns del {name}", f'Cannot remove namespace file "{path}": '
@@ -361,4 +359,11 @@ def run_lines(netns: str | None, lines: Sequence[str]) -> None:
             sock.close()
 
 
-__all__ = ["Line", "Rtnl", "add_netns", "parse", "run_lines", "supported"]
+def run_groups(groups: Sequence[tuple[str | None, Sequence[str]]]) -> None:
+    """`run_lines` for each (namespace, lines) group in turn, stopping at the first
+    failure: a whole pod sandbox (host, node and pod namespaces) as one blocking call."""
+    for ns, lines in groups:
+        run_lines(ns, lines)
+
+
+__all__ = ["Line", "Rtnl", "add_netns", "parse", "run_groups", "run_lines", "supported"]
