@@ -45,6 +45,7 @@ MS_PRIVATE = 0x40000
 MS_SLAVE = 0x80000
 MNT_DETACH = 2
 EINVAL = 22
+ENOENT = 2
 NETNS_DIR = "/run/netns"
 TIOCSCTTY = 0x540E
 EXIT_START_ERROR = 128
@@ -55,6 +56,7 @@ class LaunchError(Exception):
 
 
 _libc: Any = None
+_netns_hidden = False  # set in the fork server; its children inherit it
 
 
 def libc() -> Any:
@@ -89,10 +91,13 @@ def hide_netns_names() -> None:
     namespace copies them all: a container would keep every other pod's network
     namespace alive after that pod was deleted (until the container itself exits), and
     could enter it by path. Also, copying them costs each container start time in
-    proportion to the pods on the node. Not a mount point here (already hidden): fine."""
+    proportion to the pods on the node. Not a mount point here: fine. Nothing to do in a
+    child of a fork server that already hid it from its own namespace."""
+    if _netns_hidden:
+        return
     if libc().umount2(NETNS_DIR.encode(), MNT_DETACH) != 0:
         err = ctypes.get_errno()
-        if err not in (EINVAL, 2):  # not a mount point; no such directory
+        if err not in (EINVAL, ENOENT):  # not a mount point; no such directory
             raise LaunchError(f"umount {NETNS_DIR}: {os.strerror(err)}")
 
 
@@ -100,9 +105,11 @@ def isolate_from_netns_names() -> None:
     """For the fork server: a mount namespace of its own, a slave of the host's (mounts
     made later, such as volumes, still show), without /run/netns. Its children then copy
     a handful of mounts, not one per pod; they get their network namespace by fd."""
+    global _netns_hidden
     _check(libc().unshare(CLONE_NEWNS), "unshare")
     mount(None, "/", None, MS_REC | MS_SLAVE)
     hide_netns_names()
+    _netns_hidden = True
 
 
 def setns_fd(fd: int, nstype: int) -> None:
