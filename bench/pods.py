@@ -31,7 +31,7 @@ import aiohttp
 import orjson
 import uvloop
 
-from bench.api import PODNET, down, env, pct, rss_mb
+from bench.api import PODNET, env, pct, rss_mb
 from bench.machine import machine
 
 PORT = 18443
@@ -225,7 +225,6 @@ def main() -> int:
             subprocess.run([*PODNET, "down", "--name", "benchpods", "--state-dir", str(state),
                             "--purge"], capture_output=True, env=env())
         shutil.rmtree(root, ignore_errors=True)
-    _ = down
     if args.write:
         lines = [f"\n### bench/pods — {time.strftime('%Y-%m-%d')}\n",
                  f"Machine: {machine()}. Client and node share the machine.\n",

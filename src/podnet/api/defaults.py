@@ -14,7 +14,8 @@ only the first, for updates (e.g. a Namespace's finalizer may be removed over it
 must not come back). Allocation of clusterIPs and nodePorts is the API server's job, not
 this module's.
 
-Everything here is pure: a deep copy goes in, a defaulted dict comes out.
+Everything here is pure: a deep copy goes in, a defaulted dict comes out (or, with
+`apply_defaults(obj, copy=False)`, the caller's own dict is defaulted in place).
 """
 
 from __future__ import annotations
