@@ -15,7 +15,8 @@ An assumption ends when the informer shows the pod bound or gone, or when its bi
 fails (the pod is then decided again).
 A pod that fits nowhere gets kube-scheduler's `FailedScheduling` event and a
 `PodScheduled=False` (`Unschedulable`) condition with the same message, once per message;
-it is tried again when nodes change. A bound pod gets the `Scheduled` event.
+it is tried again when nodes change. A bound pod gets the `Scheduled` event, posted once
+the bindings go quiet (`_post_events`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 
 ROUND = "pending"  # the one work key
 BIND_PARALLEL = 32
+# Scheduled events wait until no binding has been posted for this long (seconds), or the
+# oldest has waited EVENT_MAX_DELAY: see `_post_events`.
+EVENT_QUIET = 1.0
+EVENT_MAX_DELAY = 5.0
 
 
 def _pending(pod: Mapping[str, Any]) -> bool:
@@ -62,8 +67,11 @@ class SchedulerController(Controller):
         self._assumed: dict[str, JSON] = {}  # pod uid → the pod as assumed, nodeName set
         self._binds = asyncio.Semaphore(BIND_PARALLEL)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._events: list[tuple[JSON, str]] = []  # Scheduled events not posted yet
+        self._events: list[tuple[JSON, str, float]] = []  # Scheduled events not posted yet
         self._posting = False
+        self._last_bind = 0.0  # loop time of the last binding posted
+        self.event_quiet = EVENT_QUIET
+        self.event_max_delay = EVENT_MAX_DELAY
 
     def _pod_changed(self, pod: JSON) -> None:
         if _pending(pod):
@@ -140,15 +148,33 @@ class SchedulerController(Controller):
             return
         # Events are for people reading `kubectl describe`: one poster sends them in
         # order, after the bindings (kube-scheduler's broadcaster sends them async too).
-        self._events.append((pod, node))
+        now = asyncio.get_running_loop().time()
+        self._last_bind = now
+        self._events.append((pod, node, now))
         if not self._posting:
             self._posting = True
             self._spawn(self._post_events())
 
     async def _post_events(self) -> None:
+        """Post the Scheduled events once the bindings have gone quiet.
+
+        The API server is one event loop that every component shares. Posted in the middle
+        of a burst, a Scheduled event per pod was a quarter of the burst's writes, and the
+        pods' own writes (bindings, the agent's status) queued behind them. So events wait
+        until no binding has been posted for `event_quiet` seconds, and never longer than
+        `event_max_delay` after their binding: `kubectl describe` shows them a second
+        later, and a steady stream of pods still gets its events.
+        """
+        loop = asyncio.get_running_loop()
         try:
             while self._events:
-                pod, node = self._events.pop(0)
+                now = loop.time()
+                wait = min(self._last_bind + self.event_quiet,
+                           self._events[0][2] + self.event_max_delay) - now
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue
+                pod, node, _ = self._events.pop(0)
                 await self.recorder.normal(
                     pod, "Scheduled",
                     f"Successfully assigned {namespace_of(pod)}/{name_of(pod)} to {node}")

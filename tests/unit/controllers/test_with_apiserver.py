@@ -22,6 +22,7 @@ from podnet.controllers.base import (
 )
 from podnet.controllers.events import EVENTS
 from podnet.controllers.manager import ControllerManager
+from podnet.controllers.scheduler import SchedulerController
 from podnet.testing.apiserver import ADMIN_TOKEN, running_api
 
 
@@ -244,3 +245,66 @@ async def test_scheduler_counts_pods_whose_bindings_are_in_flight() -> None:
             await asyncio.wait_for(run, 5)
             await admin.close()
             await gated.close()
+
+
+class _RecordingClient(ApiClient):
+    """Notes (loop time, what) for each binding answered and each event posted."""
+
+    seen: list[tuple[float, str]]
+
+    async def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        if method == "POST" and path.endswith("/events"):
+            self.seen.append((loop.time(), "event"))
+        result = await super().request(method, path, *args, **kwargs)
+        if method == "POST" and path.endswith("/binding"):
+            self.seen.append((loop.time(), "bound"))
+        return result
+
+
+@pytest.mark.parametrize("max_delay", [30.0, 0.3])
+async def test_scheduled_events_wait_until_bindings_are_quiet(max_delay: float) -> None:
+    # A burst's Scheduled events must not compete with its pods' own writes: none is
+    # posted until no binding has been answered for `event_quiet` seconds, unless it has
+    # waited `event_max_delay`; all of them arrive in the end.
+    async with running_api() as api:
+        admin = ApiClient(api.base, None, ADMIN_TOKEN)
+        rec = _RecordingClient(api.base, None, ADMIN_TOKEN)
+        rec.seen = []
+        mgr = ControllerManager(rec, apiserver_address=("192.168.50.1", 6443))
+        sched = next(c for c in mgr.controllers if isinstance(c, SchedulerController))
+        sched.event_quiet, sched.event_max_delay = 0.4, max_delay
+        stop = asyncio.Event()
+        run = asyncio.create_task(mgr.run(stop))
+        try:
+            node = await admin.create(NODES, {"apiVersion": "v1", "kind": "Node",
+                                              "metadata": {"name": "node-0"}})
+            node["status"] = {"allocatable": {"pods": "110"},
+                              "conditions": [{"type": "Ready", "status": "True"}]}
+            await admin.update_status(NODES, node)
+            for wave in range(4):  # a binding every 0.2 s: never quiet for 0.4 s
+                await admin.create(PODS, {
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": f"p-{wave}", "namespace": "default"},
+                    "spec": {"containers": [{"name": "c", "image": "agnhost"}]}})
+                await asyncio.sleep(0.2)
+
+            async def all_events() -> bool:
+                events = (await admin.list(EVENTS, "default")).items
+                return sum(e["reason"] == "Scheduled" for e in events) == 4
+
+            await eventually(all_events)
+            bound = [t for t, what in rec.seen if what == "bound"]
+            posted = [t for t, what in rec.seen if what == "event"]
+            assert len(bound) == 4 and len(posted) == 4
+            first_bound = min(bound)
+            for t in posted:
+                last_bind = max(b for b in bound if b <= t)
+                assert t - last_bind >= 0.4 or t - first_bound >= max_delay
+            if max_delay < 0.4:
+                assert min(posted) < max(bound)  # the oldest event did not wait for quiet
+        finally:
+            stop.set()
+            await asyncio.wait_for(run, 5)
+            await admin.close()
+            await rec.close()
