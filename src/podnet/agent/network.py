@@ -174,7 +174,7 @@ def plan_node(net: NodeNetwork, *, have_netns: bool = False, have_link: bool = F
     if not have_netns:
         steps.append(Step(None, links.netns_add(ns)))
     if not have_link:
-        steps.append(Step(None, links.veth_pair(host, NODE_IF, peer_netns=ns)))
+        steps.append(Step(None, links.veth_pair(host, NODE_IF, peer_netns=ns, queues=1)))
     steps += [
         Step(None, links.addr_add(host, str(net.host_cidr), replace=True)),
         Step(None, links.link_up(host)),
@@ -229,7 +229,7 @@ def plan_pod(
     if not existing:
         steps += [
             Step(None, links.netns_add(pod)),
-            Step(node, links.veth_pair(vp, POD_IF, peer_netns=pod)),
+            Step(node, links.veth_pair(vp, POD_IF, peer_netns=pod, queues=1)),
         ]
     steps += [
         Step(node, links.link_up(vp)),

@@ -50,13 +50,20 @@ def netns_del(name: str) -> str:
 
 
 def veth_pair(
-    name: str, peer: str, *, netns: str | None = None, peer_netns: str | None = None
+    name: str, peer: str, *, netns: str | None = None, peer_netns: str | None = None,
+    queues: int | None = None,
 ) -> str:
     """A veth pair; each end can be born directly in its namespace (and so under a name,
-    like `eth0`, that is taken where the command runs)."""
+    like `eth0`, that is taken where the command runs).
+
+    `queues` sizes both ends' tx and rx queues. Without it the kernel allocates one per
+    CPU and then cuts the real count to one, which waits for an expedited RCU grace
+    period while holding the rtnl lock that every other link change on the machine needs
+    (100 pod sandboxes: 13% faster with `queues=1`)."""
     here = f" netns {nsname(netns)}" if netns else ""
     there = f" netns {nsname(peer_netns)}" if peer_netns else ""
-    return f"link add {ifname(name)}{here} type veth peer name {ifname(peer)}{there}"
+    q = f" numtxqueues {int(queues)} numrxqueues {int(queues)}" if queues else ""
+    return f"link add {ifname(name)}{here}{q} type veth peer name {ifname(peer)}{q}{there}"
 
 
 def link_set_netns(dev: str, netns: str) -> str:

@@ -49,6 +49,7 @@ RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR = 20
 RTM_NEWROUTE = 24
 IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 18, 28
+IFLA_NUM_TX_QUEUES, IFLA_NUM_RX_QUEUES = 31, 32
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
@@ -89,14 +90,18 @@ def message(kind: int, flags: int, body: bytes, seq: int) -> bytes:
     return _HDR.pack(_HDR.size + len(body), kind, flags | NLM_F_REQUEST, seq, 0) + body
 
 
-def veth_body(name: str, peer: str, peer_netns_fd: int | None) -> bytes:
-    """RTM_NEWLINK: `link add <name> type veth peer name <peer> [netns <fd>]`."""
-    peer_attrs = _name(peer)
+def veth_body(name: str, peer: str, peer_netns_fd: int | None, queues: int = 0) -> bytes:
+    """RTM_NEWLINK: `link add <name> [numtxqueues Q numrxqueues Q] type veth peer name
+    <peer> [numtxqueues Q numrxqueues Q] [netns <fd>]`."""
+    q = (attr(IFLA_NUM_TX_QUEUES, struct.pack("=I", queues))
+         + attr(IFLA_NUM_RX_QUEUES, struct.pack("=I", queues))) if queues else b""
+    peer_attrs = _name(peer) + q
     if peer_netns_fd is not None:
         peer_attrs += attr(IFLA_NET_NS_FD, struct.pack("=I", peer_netns_fd))
     info = attr(IFLA_INFO_KIND, b"veth\0") + attr(
         IFLA_INFO_DATA, attr(VETH_INFO_PEER, _IFINFO.pack(0, 0, 0, 0, 0) + peer_attrs))
-    return _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _name(name) + attr(IFLA_LINKINFO, info)
+    return (_IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _name(name) + q
+            + attr(IFLA_LINKINFO, info))
 
 
 def link_up_body(name: str) -> bytes:
@@ -138,6 +143,7 @@ class Line:
     op: str  # netns-add | veth | up | addr | route
     args: tuple[str, ...]
     replace: bool = False
+    queues: int = 0  # veth: both ends' tx and rx queue count, 0 for the kernel's default
 
 
 def parse(line: str) -> Line | None:
@@ -147,13 +153,8 @@ def parse(line: str) -> Line | None:
         return Line(f"netns-{w[1]}", (w[2],))
     if len(w) == 4 and w[:3] == ["link", "del", "dev"]:
         return Line("link-del", (w[3],))
-    if (len(w) in (8, 10) and w[:2] == ["link", "add"] and w[3:7] == ["type", "veth", "peer",
-                                                                       "name"]):
-        if len(w) == 8:
-            return Line("veth", (w[2], w[7]))
-        if w[8] == "netns":
-            return Line("veth", (w[2], w[7], w[9]))
-        return None
+    if w[:2] == ["link", "add"] and "type" in w:
+        return _parse_veth(w)
     if len(w) == 5 and w[:3] == ["link", "set", "dev"] and w[4] == "up":
         return Line("up", (w[3],))
     if len(w) == 5 and w[0] == "address" and w[1] in ("add", "replace") and w[3] == "dev":
@@ -176,6 +177,30 @@ def parse(line: str) -> Line | None:
         return Line("route", (dst, dev, via or "", "onlink" if onlink else ""),
                     replace=w[1] == "replace")
     return None
+
+
+def _parse_veth(w: list[str]) -> Line | None:
+    """`link add A [numtxqueues Q numrxqueues Q] type veth peer name B [numtxqueues Q
+    numrxqueues Q] [netns N]`, the same queue count on both ends, or None."""
+    t = w.index("type")
+    head, tail = w[2:t], w[t:]
+    if len(head) not in (1, 5) or tail[:4] != ["type", "veth", "peer", "name"] or len(
+            tail) < 5:
+        return None
+    peer, rest = tail[4], tail[5:]
+    netns: tuple[str, ...] = ()
+    if rest[-2:-1] == ["netns"]:
+        netns, rest = (rest[-1],), rest[:-2]
+    if len(rest) not in (0, 4) or (len(head) == 5) != (len(rest) == 4):
+        return None
+    queues = 0
+    if rest:
+        both = [head[1:], rest]
+        if any(q[0] != "numtxqueues" or q[2] != "numrxqueues" or q[1] != q[3]
+               or not q[1].isdigit() for q in both) or head[2] != rest[1]:
+            return None
+        queues = int(rest[1])
+    return Line("veth", (head[0], peer, *netns), queues=queues)
 
 
 def supported(lines: Sequence[str]) -> bool:
@@ -254,7 +279,7 @@ class Rtnl:
             fd = open_netns_fd(p.args[2]) if len(p.args) == 3 else None
             try:
                 self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
-                             veth_body(p.args[0], p.args[1], fd), line)
+                             veth_body(p.args[0], p.args[1], fd, p.queues), line)
             finally:
                 if fd is not None:
                     os.close(fd)

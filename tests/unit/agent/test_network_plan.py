@@ -68,7 +68,8 @@ def test_uids_must_look_like_uids() -> None:
 def test_plan_node_from_scratch() -> None:
     assert render(plan_node(NET)) == [
         "ip netns add podnet-podnet-node-0",
-        "ip link add pn-podnet-0 type veth peer name eth0 netns podnet-podnet-node-0",
+        "ip link add pn-podnet-0 numtxqueues 1 numrxqueues 1 type veth peer name eth0 "
+        "numtxqueues 1 numrxqueues 1 netns podnet-podnet-node-0",
         "ip address replace 10.250.0.1/24 dev pn-podnet-0",
         "ip link set dev pn-podnet-0 up",
         "ip route replace 10.244.0.0/24 via 10.250.0.2 dev pn-podnet-0",
@@ -101,8 +102,8 @@ def test_plan_node_routes_extra_ranges_to_the_node() -> None:
 def test_plan_pod() -> None:
     assert render(plan_pod(NET, UID, "10.244.0.7")) == [
         "ip netns add podnet-podnet-6c0f4d3e-1b2",
-        f"ip -n podnet-podnet-node-0 link add {VP} type veth peer name eth0 "
-        "netns podnet-podnet-6c0f4d3e-1b2",
+        f"ip -n podnet-podnet-node-0 link add {VP} numtxqueues 1 numrxqueues 1 type veth "
+        "peer name eth0 numtxqueues 1 numrxqueues 1 netns podnet-podnet-6c0f4d3e-1b2",
         f"ip -n podnet-podnet-node-0 link set dev {VP} up",
         f"ip -n podnet-podnet-node-0 route replace 10.244.0.7/32 dev {VP}",
         "ip -n podnet-podnet-6c0f4d3e-1b2 link set dev lo up",

@@ -15,6 +15,10 @@ def test_veth_pair_can_be_born_in_namespaces() -> None:
         "link add a netns n1 type veth peer name b netns n2"
     )
     assert links.veth_pair("a", "b") == "link add a type veth peer name b"
+    assert links.veth_pair("a", "b", peer_netns="n", queues=1) == (
+        "link add a numtxqueues 1 numrxqueues 1 type veth peer name b numtxqueues 1 numrxqueues 1"
+        " netns n"
+    )
 
 
 def test_link_lines() -> None:

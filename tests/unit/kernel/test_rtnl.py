@@ -16,6 +16,24 @@ from podnet.kernel import links, rtnl
     (links.veth_pair("pnv0123", "eth0", peer_netns="pod-ns"), "veth",
      ("pnv0123", "eth0", "pod-ns"), False),
     (links.veth_pair("a", "b"), "veth", ("a", "b"), False),
+])
+def test_the_pod_plan_lines_parse(line: str, op: str, args: tuple[str, ...],
+                                  replace: bool) -> None:
+    assert rtnl.parse(line) == rtnl.Line(op, args, replace)
+
+
+@pytest.mark.parametrize(("line", "args", "queues"), [
+    (links.veth_pair("pnv0123", "eth0", peer_netns="pod-ns", queues=1),
+     ("pnv0123", "eth0", "pod-ns"), 1),
+    (links.veth_pair("a", "b", queues=4), ("a", "b"), 4),
+    (links.veth_pair("a", "b", peer_netns="n"), ("a", "b", "n"), 0),
+])
+def test_veth_lines_parse_with_their_queue_counts(line: str, args: tuple[str, ...],
+                                                  queues: int) -> None:
+    assert rtnl.parse(line) == rtnl.Line("veth", args, queues=queues)
+
+
+@pytest.mark.parametrize(("line", "op", "args", "replace"), [
     (links.link_up("eth0"), "up", ("eth0",), False),
     (links.link_del("pnv0123"), "link-del", ("pnv0123",), False),
     (links.addr_add("eth0", "10.244.0.5/32"), "addr", ("10.244.0.5/32", "eth0"), False),
@@ -26,7 +44,7 @@ from podnet.kernel import links, rtnl
     (links.route("add", "default", via="169.254.1.1", dev="eth0", onlink=True), "route",
      ("default", "eth0", "169.254.1.1", "onlink"), False),
 ])
-def test_the_pod_plan_lines_parse(line: str, op: str, args: tuple[str, ...],
+def test_the_pod_plan_link_address_and_route_lines_parse(line: str, op: str, args: tuple[str, ...],
                                   replace: bool) -> None:
     assert rtnl.parse(line) == rtnl.Line(op, args, replace)
 
@@ -35,6 +53,12 @@ def test_the_pod_plan_lines_parse(line: str, op: str, args: tuple[str, ...],
     links.route("add", "10.244.0.0/24", kind="unreachable", metric=4242),
     links.route("add", "10.96.0.0/12", via="10.250.0.2", metric=10),
     links.veth_pair("a", "b", netns="x", peer_netns="y"),
+    links.veth_pair("a", "b", netns="x", queues=1),
+    "link add a numtxqueues 1 numrxqueues 1 type veth peer name b",
+    "link add a numtxqueues 1 numrxqueues 2 type veth peer name b numtxqueues 1 numrxqueues 2",
+    "link add a numtxqueues 1 numrxqueues 1 type veth peer name b numtxqueues 2 numrxqueues 2",
+    "link add a type dummy",
+    "link add a type veth peer name",
     links.neigh_permanent("10.0.0.1", "aa:bb:cc:dd:ee:ff", "eth0"),
     links.link_rename("a", "b"),
     "route del 10.0.0.0/8",
@@ -86,6 +110,17 @@ def test_a_veth_whose_peer_is_born_in_the_pod_namespace() -> None:
     assert info[rtnl.IFLA_INFO_KIND] == b"veth\0"
     peer = _attrs(_attrs(info[rtnl.IFLA_INFO_DATA])[rtnl.VETH_INFO_PEER][16:])
     assert peer == {rtnl.IFLA_IFNAME: b"eth0\0", rtnl.IFLA_NET_NS_FD: struct.pack("=I", 9)}
+
+
+def test_a_veth_with_one_queue_asks_it_for_both_ends() -> None:
+    body = rtnl.veth_body("pnv0123", "eth0", None, queues=1)
+    one = struct.pack("=I", 1)
+    attrs = _attrs(body[16:])
+    assert (attrs[rtnl.IFLA_NUM_TX_QUEUES], attrs[rtnl.IFLA_NUM_RX_QUEUES]) == (one, one)
+    info = _attrs(attrs[rtnl.IFLA_LINKINFO])
+    peer = _attrs(_attrs(info[rtnl.IFLA_INFO_DATA])[rtnl.VETH_INFO_PEER][16:])
+    assert peer == {rtnl.IFLA_IFNAME: b"eth0\0", rtnl.IFLA_NUM_TX_QUEUES: one,
+                    rtnl.IFLA_NUM_RX_QUEUES: one}
 
 
 def test_an_address_sets_local_and_address() -> None:
