@@ -192,6 +192,8 @@ def test_deleting_a_pod_frees_its_ip_and_leaves_nothing(workloads: Cluster) -> N
     state = json.loads((runtime / "pause.json").read_text())
     pid = int(state["pid"])
     assert Path(f"/proc/{pid}").exists()
+    # pause prints nothing: its log is empty, not missing.
+    assert workloads.kubectl("logs", "short-lived").stdout == ""
     workloads.kubectl("delete", "pod", "short-lived", "--wait=true", timeout=90)
     wait_for(lambda: ns_name not in netns_list(), what="pod netns removed")
     wait_for(lambda: not Path(f"/proc/{pid}").exists(), what="container process gone")

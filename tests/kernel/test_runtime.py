@@ -122,7 +122,8 @@ async def runtime(sandbox: Sandbox) -> AsyncIterator[Runtime]:
 
 
 def log_texts(rt: Runtime, name: str, previous: bool = False) -> list[tuple[str, str]]:
-    raw = rt.log_path("rt-test-uid", name, previous).read_bytes().splitlines()
+    path = rt.log_path("rt-test-uid", name, previous)
+    raw = path.read_bytes().splitlines() if path.exists() else []  # made at first output
     return [(stream, text.decode()) for _, stream, text in map(parse_log_line, raw)]
 
 
@@ -189,6 +190,21 @@ async def test_restart_keeps_the_previous_log(sandbox: Sandbox, runtime: Runtime
     assert log_texts(runtime, "main") == [("stdout", "second")]
     assert log_texts(runtime, "main", previous=True) == [("stdout", "first")]
     assert runtime.state("rt-test-uid", "main").reason == "Error"  # type: ignore[union-attr]
+
+
+async def test_a_silent_container_has_an_empty_log_and_previous_log(
+        sandbox: Sandbox, runtime: Runtime) -> None:
+    # The file is made at the first output, or when asked for: a container that never
+    # printed still shows an empty log, and after a restart an empty previous log.
+    assert runtime.ensure_log("rt-test-uid", "quiet") is None  # never started
+    for _ in range(2):
+        s = await runtime.start(sandbox.spec("quiet", "exit 1"))
+        sandbox.pids.add(s.pid)
+        assert await runtime.wait("rt-test-uid", "quiet") == 1
+    assert not runtime.log_path("rt-test-uid", "quiet").exists()
+    assert runtime.log_path("rt-test-uid", "quiet", previous=True).read_bytes() == b""
+    log = runtime.ensure_log("rt-test-uid", "quiet")
+    assert log is not None and log.read_bytes() == b""
 
 
 async def test_start_error(sandbox: Sandbox, runtime: Runtime) -> None:

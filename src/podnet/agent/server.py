@@ -81,8 +81,8 @@ class AgentServer:
 
     async def _log(self, namespace: str, pod: str, container: str) -> LogFile:
         rec = self._record(namespace, pod)
-        path = self.agent.runtime.log_path(rec.uid, container)
-        if not path.exists():
+        path = self.agent.runtime.ensure_log(rec.uid, container)
+        if path is None:
             raise StreamError(
                 f'container "{container}" in pod "{pod}" is waiting to start: '
                 "ContainerCreating", 400, "BadRequest")
