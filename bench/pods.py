@@ -3,9 +3,10 @@
 Against a real `podnet up`: bursts of 100 pods (registry.k8s.io/pause) created at once
 through the API; for each pod, create → Running and create → Ready, from a watch; the
 wall time until all are Running (pods per second); then a node filled to its 110-pod
-capacity. ROUNDS bursts, each after the last one's pods are gone: the first right after
-`podnet up` (what a user who applies at once sees) and the median over all rounds (this
-machine's speed varies from minute to minute; one burst is one sample). Peers in the same
+capacity. ROUNDS bursts, each once the last one's pods are gone and the node has settled
+(`settle`): the first right after `podnet up` (what a user who applies at once sees)
+and the median over all rounds (this machine's speed varies from minute to minute; one
+burst is one sample). Peers in the same
 run: the physical floor of this design on this machine, 100 pod sandboxes (netns, veth,
 routes) and pause containers made at once by the agent's own kernel and runtime code,
 with no API server, scheduler or status writes; and a fixed Python loop, timed before and
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import ssl
 import subprocess
@@ -35,6 +37,7 @@ from bench.api import PODNET, env, pct, rss_mb
 from bench.machine import machine
 
 PORT = 18443
+CLUSTER = "benchpods"
 ROUNDS = 5
 # The client's connections, opened (TLS handshakes done) before the burst, as those of
 # kubectl or a controller are: the burst measures pod work, not connection set-up.
@@ -77,6 +80,32 @@ async def warm(s: aiohttp.ClientSession, url: str, n: int) -> None:
     await asyncio.gather(*(one() for _ in range(n)))
 
 
+def _busy_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU jiffies of the whole machine since boot."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(f) - f[3] - f[4], sum(f)
+
+
+async def settle(cluster: str, timeout: float = 30.0) -> float:
+    """Wait until the node has torn down the last round's pods (no pod network namespace
+    of `cluster` left) and the machine has been nearly idle (≤ 10% busy) for 0.2 s, so
+    each round starts as the first does. Deleting a veth waits out RCU grace periods (~35
+    ms each), so a node is still tearing down for a while after the API shows the pods
+    gone. Returns the seconds waited."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    prefix, node = f"podnet-{cluster}-", f"podnet-{cluster}-node-"
+    while loop.time() - t0 < timeout:
+        names = [n for n in os.listdir("/run/netns") if n.startswith(prefix)]
+        busy0, total0 = _busy_jiffies()
+        await asyncio.sleep(0.2)
+        busy1, total1 = _busy_jiffies()
+        quiet = (busy1 - busy0) <= 0.1 * max(total1 - total0, 1)
+        if quiet and all(n.startswith(node) for n in names):
+            break
+    return loop.time() - t0
+
+
 async def burst(state: Path, n: int, prefix: str) -> dict[str, Any]:
     base = f"https://127.0.0.1:{PORT}/api/v1/namespaces/default/pods"
     conn = aiohttp.TCPConnector(ssl=ctx_for(state), limit=CONNECTIONS)
@@ -108,7 +137,7 @@ async def burst(state: Path, n: int, prefix: str) -> dict[str, Any]:
 
         watcher = asyncio.create_task(watch())
         await warm(s, base, CONNECTIONS)
-        await asyncio.sleep(0.2)
+        await settle(CLUSTER)
         t0 = time.perf_counter()
 
         async def create(i: int) -> None:
@@ -189,7 +218,7 @@ def main() -> int:
     try:
         ref_before = cpu_reference()
         floor_s = asyncio.run(floor(100, root))
-        subprocess.run([*PODNET, "up", "--name", "benchpods", "--state-dir", str(state),
+        subprocess.run([*PODNET, "up", "--name", CLUSTER, "--state-dir", str(state),
                         "--port", str(PORT), "--no-kubeconfig-merge"], check=True,
                        capture_output=True, env=env())
         pid = int((state / "podnet.pid").read_text())
@@ -222,7 +251,7 @@ def main() -> int:
             f"{ref_before:.0f} / {cpu_reference():.0f}", "")
     finally:
         if state.exists():
-            subprocess.run([*PODNET, "down", "--name", "benchpods", "--state-dir", str(state),
+            subprocess.run([*PODNET, "down", "--name", CLUSTER, "--state-dir", str(state),
                             "--purge"], capture_output=True, env=env())
         shutil.rmtree(root, ignore_errors=True)
     if args.write:
