@@ -50,9 +50,16 @@ def test_plans_run_in_the_helper_and_errors_come_back_as_kernel_errors() -> None
                 await helper.run_groups([(ns, [f"link add {veth} type veth peer name {veth}p"])])
             assert err.value.exists and err.value.netns == ns
             assert f"link add {veth}" in err.value.command
-            # Several at once, answered in whatever order they finish.
+            # Several at once, answered in whatever order they finish; asked in one
+            # turn of the loop, they go to the helper as one write (one wake-up).
+            stdin = helper._proc.stdin if helper._proc else None
+            assert stdin is not None
+            writes: list[bytes] = []
+            write = stdin.write
+            stdin.write = lambda data: (writes.append(data), write(data))[1]  # type: ignore
             await asyncio.gather(*(helper.run_groups([(ns, ["link set dev lo up"])])
                                    for _ in range(20)))
+            assert [w.count(b"\n") for w in writes] == [20]
             await helper.run_groups([(None, [f"netns del {ns}"])])
             assert not netns.netns_exists(ns)
             return await _pid(helper)
