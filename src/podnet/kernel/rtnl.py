@@ -220,6 +220,8 @@ class Rtnl:
         else:
             self.sock = in_netns(netns, self._open)
         self.seq = 0
+        # name → ifindex, for this socket's life (one group of lines). See `index`.
+        self._indexes: dict[str, int] = {}
 
     @staticmethod
     def _open() -> socket.socket:
@@ -261,7 +263,15 @@ class Rtnl:
                 off += _align(length)
 
     def index(self, name: str) -> int:
-        """The ifindex of `name` here (`Cannot find device` if absent)."""
+        """The ifindex of `name` here (`Cannot find device` if absent), asked once per
+        socket. Asked while the link is still down, if the plan allows: a GETLINK makes
+        the kernel handle the link's pending carrier event at once, and for a link that
+        is up without carrier (a veth whose peer is not up yet) that means deactivating
+        its queues, which waits out an expedited RCU grace period holding the rtnl lock
+        (every other link change on the machine waits too)."""
+        cached = self._indexes.get(name)
+        if cached is not None:
+            return cached
         try:
             reply = self.request(RTM_GETLINK, 0, link_by_name_body(name), f"link show {name}")
         except KernelError as e:
@@ -270,6 +280,7 @@ class Rtnl:
                                   self.netns) from None
             raise
         _, _, index, _, _ = _IFINFO.unpack_from(reply)
+        self._indexes[name] = int(index)
         return int(index)
 
     def run(self, p: Line, line: str) -> None:
@@ -283,7 +294,10 @@ class Rtnl:
             finally:
                 if fd is not None:
                     os.close(fd)
+            self._indexes.pop(p.args[0], None)
+            self.index(p.args[0])  # now, while it is down (see `index`)
         elif p.op == "link-del":
+            self._indexes.pop(p.args[0], None)
             self.request(RTM_DELLINK, 0, link_by_name_body(p.args[0]), line)
         elif p.op == "up":
             self.request(RTM_NEWLINK, 0, link_up_body(p.args[0]), line)
