@@ -8,13 +8,13 @@ remember it; an IP is never given out while its pod holds it.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable, Mapping
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
+from podnet.util import jsonutil
 from podnet.util.files import write_file
 
 STATE_VERSION = 1
@@ -45,6 +45,9 @@ class Pool:
             raise IpamError(f"pod CIDR {self.cidr} is too small to hold any pod")
         self._by_uid: dict[str, IPv4Address] = {}
         self._by_ip: dict[IPv4Address, str] = {}
+        # uid → the address as text: the whole pool is written on every allocation, and
+        # ipaddress works out str() (and hash()) digit by digit each time.
+        self._text: dict[str, str] = {}
         for uid, ip in (allocations or {}).items():
             self.claim(uid, ip)
         self.last = last
@@ -89,11 +92,13 @@ class Pool:
             raise IpamError(f"pod {uid} already has {held}, not {addr}")
         self._by_uid[uid] = addr
         self._by_ip[addr] = uid
+        self._text[uid] = str(addr)
         return addr
 
     def _take(self, uid: str, ip: IPv4Address) -> None:
         self._by_uid[uid] = ip
         self._by_ip[ip] = uid
+        self._text[uid] = str(ip)
         self.last = ip
 
     def release(self, uid: str) -> IPv4Address | None:
@@ -101,6 +106,7 @@ class Pool:
         ip = self._by_uid.pop(uid, None)
         if ip is not None:
             del self._by_ip[ip]
+            del self._text[uid]
         return ip
 
     def get(self, uid: str) -> IPv4Address | None:
@@ -114,7 +120,7 @@ class Pool:
             "version": STATE_VERSION,
             "cidr": str(self.cidr),
             "last": str(self.last) if self.last is not None else None,
-            "allocations": {uid: _text(ip) for uid, ip in sorted(self._by_uid.items())},
+            "allocations": {uid: self._text[uid] for uid in sorted(self._text)},
         }
 
     @classmethod
@@ -124,13 +130,6 @@ class Pool:
         last = data.get("last")
         allocs = {str(k): IPv4Address(v) for k, v in dict(data.get("allocations", {})).items()}
         return cls(IPv4Network(data["cidr"]), allocs, IPv4Address(last) if last else None)
-
-
-@functools.lru_cache(maxsize=4096)
-def _text(ip: IPv4Address) -> str:
-    """str(ip), which ipaddress works out digit by digit each time: the whole pool is
-    written on every allocation."""
-    return str(ip)
 
 
 class Ipam:
@@ -208,6 +207,5 @@ class Ipam:
     def _save(self) -> None:
         if self.state_file is None:
             return
-        # One line: json's C encoder (an indent would run its pure-Python one), and this
-        # whole record is written on every allocation and release.
-        write_file(self.state_file, json.dumps(self.pool.to_json()) + "\n", atomic=True)
+        # This whole record is written on every allocation and release.
+        write_file(self.state_file, jsonutil.dumps(self.pool.to_json()) + b"\n", atomic=True)

@@ -63,6 +63,7 @@ from typing import Any
 from podnet.agent import forkserver
 from podnet.agent.attach import AttachSession, AttachTarget
 from podnet.agent.fdio import resolve, write_all
+from podnet.util import jsonutil
 from podnet.util.clock import Clock, SystemClock
 from podnet.util.files import write_file
 
@@ -360,7 +361,7 @@ class _Container:
     state: ContainerState
     pidfd: int = -1
     log: _LogSink | None = None
-    spec_json: str = ""
+    spec_json: bytes = b""
     pumps: list[_LogPump] = field(default_factory=list)
     done: asyncio.Future[int] | None = None
     start_failed: bool = False
@@ -675,14 +676,14 @@ class Runtime:
             fifos[stream] = fifo
         # What the launcher reads: the spec, plus its FIFOs and a built-in program if any.
         # The spec's JSON is made once and reused for every state file of the container.
-        spec_json = json.dumps(spec.to_json())
+        spec_json = jsonutil.dumps(spec.to_json())
         extra: dict[str, Any] = dict(fifos)
         builtin = in_process_builtin(spec.argv, self.python)
         if builtin is not None:
             extra["builtin"] = builtin
         spec_path = f"{base}.spec.json"
-        write_file(spec_path, spec_json[:-1] + (", " + json.dumps(extra)[1:] if extra else "}"),
-                   atomic=True)
+        write_file(spec_path, spec_json[:-1] + (b"," + jsonutil.dumps(extra)[1:] if extra
+                                                else b"}"), atomic=True)
 
         log = self._new_log(spec.pod_uid, spec.name, restart=old is not None)
         c = _Container(spec, ContainerState(spec.pod_uid, spec.name, 0, self.clock.now(), 0),
@@ -961,8 +962,8 @@ class Runtime:
     def _save(self, c: _Container) -> None:
         s = c.state
         if not c.spec_json:  # the spec never changes: encode it once per container
-            c.spec_json = json.dumps(c.spec.to_json())
-        head = json.dumps({
+            c.spec_json = jsonutil.dumps(c.spec.to_json())
+        head = jsonutil.dumps({
             "pid": s.pid,
             "start_time_ticks": s.start_ticks,
             "started_at": s.started_at.isoformat(),
@@ -971,9 +972,8 @@ class Runtime:
             "reason": s.reason,
             "message": s.message,
         })
-        # No indent: json's C encoder (an indent runs its pure-Python one).
         write_file(self._state_path(s.pod_uid, s.name),
-                   f'{head[:-1]}, "spec": {c.spec_json}}}', atomic=True)
+                   head[:-1] + b',"spec":' + c.spec_json + b"}", atomic=True)
 
     def forget(self, pod_uid: str, name: str) -> None:
         """Drop an exited container's record and files (its logs included)."""

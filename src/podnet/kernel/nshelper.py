@@ -36,6 +36,7 @@ from typing import IO, Any
 
 from podnet.kernel import rtnl
 from podnet.kernel.run import KernelError
+from podnet.util import jsonutil
 
 Groups = Sequence[tuple[str | None, Sequence[str]]]
 # One thread: sandboxes are made one at a time anyway, since every link change takes the
@@ -120,7 +121,7 @@ class NetnsHelper:
         try:
             async for line in proc.stdout:
                 try:
-                    reply = json.loads(line)
+                    reply = jsonutil.loads(line)
                     fut = self._pending.pop(int(reply["id"]))
                 except (ValueError, KeyError, TypeError):
                     continue
@@ -151,9 +152,8 @@ class NetnsHelper:
         # the agent there and then, once per request.
         if not self._outbox:
             loop.call_soon(self._flush)
-        self._outbox.append((rid, json.dumps({"id": rid, "groups": [[ns, list(lines)]
-                                                                     for ns, lines in groups]},
-                                             separators=(",", ":")).encode() + b"\n"))
+        self._outbox.append((rid, jsonutil.dumps({"id": rid, "groups": [
+            [ns, list(lines)] for ns, lines in groups]}) + b"\n"))
         await fut
 
     def _flush(self) -> None:
