@@ -437,6 +437,31 @@ async def test_containers_outlive_their_fork_server(sandbox: Sandbox, runtime: R
     assert not _alive(s.pid)
 
 
+STACKED = """
+import ctypes, os, sys
+from podnet.agent import launcher
+from podnet.kernel.mounts import libc
+assert libc().unshare(0x00020000) == 0  # CLONE_NEWNS: none of this reaches the host
+launcher.mount(None, "/", None, launcher.MS_REC | launcher.MS_PRIVATE)
+os.makedirs("/run/netns", exist_ok=True)
+launcher.mount("/run/netns", "/run/netns", None, launcher.MS_BIND)  # as ip makes it
+launcher.mount("podnet-test", "/run/netns", "tmpfs", 0)  # and podnet's tmpfs over it
+open("/run/netns/pod-a", "w").close()
+launcher.mount("/proc/self/ns/net", "/run/netns/pod-a", None, launcher.MS_BIND)
+launcher.hide_netns_names()
+print(sum(" /run/netns" in line for line in open("/proc/self/mountinfo")))
+"""
+
+
+def test_netns_names_are_hidden_through_stacked_mounts() -> None:
+    # /run/netns is often a mount on a mount: the fork server must detach every layer,
+    # not only the top one, or containers see (and copy) what is underneath.
+    r = subprocess.run([sys.executable, "-c", STACKED], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0"
+
+
 async def test_no_container_holds_other_pods_namespaces(sandbox: Sandbox, runtime: Runtime
                                                         ) -> None:
     """Named namespaces are bind mounts under /run/netns; a container's mount namespace

@@ -91,14 +91,18 @@ def hide_netns_names() -> None:
     namespace copies them all: a container would keep every other pod's network
     namespace alive after that pod was deleted (until the container itself exits), and
     could enter it by path. Also, copying them costs each container start time in
-    proportion to the pods on the node. Not a mount point here: fine. Nothing to do in a
-    child of a fork server that already hid it from its own namespace."""
+    proportion to the pods on the node. Every layer goes: /run/netns is often a mount
+    stacked on a mount (ip's bind of the directory onto itself, podnet's tmpfs over it),
+    and each namespace name lives on the top one. Not a mount point here: fine. Nothing
+    to do in a child of a fork server that already hid it from its own namespace."""
     if _netns_hidden:
         return
-    if libc().umount2(NETNS_DIR.encode(), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err not in (EINVAL, ENOENT):  # not a mount point; no such directory
-            raise LaunchError(f"umount {NETNS_DIR}: {os.strerror(err)}")
+    for _ in range(16):
+        if libc().umount2(NETNS_DIR.encode(), MNT_DETACH) != 0:
+            err = ctypes.get_errno()
+            if err not in (EINVAL, ENOENT):  # not a mount point; no such directory
+                raise LaunchError(f"umount {NETNS_DIR}: {os.strerror(err)}")
+            return
 
 
 def isolate_from_netns_names() -> None:
