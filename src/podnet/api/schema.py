@@ -370,6 +370,64 @@ def _walk_unknown(value: Any, node: SchemaNode, path: str, out: list[str]) -> No
                 _walk_unknown(sub, items, f"{path}[{i}]", out)
 
 
+def patch_clean(value: Any, node: SchemaNode) -> bool:
+    """Whether a patch body has neither a field the schema does not declare nor a value of
+    the wrong JSON type: `unknown_fields` and `type_errors` both empty, found in one walk
+    that stops at the first problem. Keys starting with `$` (strategic merge patch
+    directives) are not fields and are skipped."""
+    if value is None:
+        return True
+    facts = node.facts
+    if facts.preserve_unknown:
+        return True
+    if isinstance(value, bool):
+        kind = "bool"
+    elif isinstance(value, int | float):
+        kind = "number"
+    elif isinstance(value, str):
+        kind = "string"
+    elif isinstance(value, list):
+        kind = "array"
+    else:
+        kind = "object"
+    if facts.quantity:
+        return kind in ("string", "number")
+    if facts.int_or_string:
+        return kind == "string" or (kind == "number" and isinstance(value, int)
+                                    and _fits(value, "int32"))
+    types = facts.types
+    if kind == "object":
+        if "object" not in types:
+            return False
+        values = facts.values
+        for key, sub in value.items():
+            if key[:1] == "$":
+                continue
+            child = node.field(key)
+            if child is None:
+                if values is None:
+                    if facts.struct:
+                        return False  # an unknown field
+                    continue
+                child = values
+            if not patch_clean(sub, child):
+                return False
+        return True
+    if kind == "array":
+        if "array" not in types:
+            return False
+        items = facts.items
+        return items is None or all(patch_clean(sub, items) for sub in value)
+    if kind == "bool":
+        return "boolean" in types
+    if kind == "string":
+        return "string" in types
+    if "integer" in types:
+        fmt = node.format if node.format in _INT_RANGES else "int64"
+        return not isinstance(value, float) and _fits(value, fmt)
+    return "number" in types
+
+
 def type_errors(obj: Any, node: SchemaNode | None) -> list[str]:
     """Go `encoding/json` messages for values of the wrong JSON type, in document order.
 

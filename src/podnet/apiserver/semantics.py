@@ -122,19 +122,7 @@ def patch_is_clean(rt: ResourceType, patch: dict[str, Any]) -> bool:
     result (a pod's status update walked the whole pod twice). `$`-directives are not
     fields; a patch that is not clean is checked as a result, for the usual errors."""
     node = schema_node(rt)
-    if node is None:
-        return False
-    bare = _without_directives(patch)
-    return (api_schema.check_decode(bare, rt.group, rt.version, rt.kind) is None
-            and not api_schema.unknown_fields(bare, node))
-
-
-def _without_directives(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_directives(v) for k, v in value.items() if not k.startswith("$")}
-    if isinstance(value, list):
-        return [_without_directives(v) for v in value]
-    return value
+    return node is not None and isinstance(patch, dict) and api_schema.patch_clean(patch, node)
 
 
 def prune(value: Any, node: api_schema.SchemaNode | None) -> None:
@@ -177,6 +165,12 @@ def validate_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any],
                     subresource: str = "") -> list[Cause]:
     if subresource == "binding":
         # The binding endpoint sets spec.nodeName itself, which a pod update may not do.
+        return []
+    if subresource == "status":
+        # A status write changes status alone (merge_for_subresource), and what the
+        # rules here check is metadata and spec, unchanged from the stored object. As in
+        # Kubernetes, whose status strategies validate the status only (podnet checks
+        # status values for their JSON types, not yet by Kubernetes' status rules).
         return []
     return validation.validate_update(new, old, namespaced=rt.namespaced)
 

@@ -143,3 +143,66 @@ def test_strict_error_lists_every_unknown_field() -> None:
     )
     assert schema.unknown_field_warnings(["spec.foo"]) == ['unknown field "spec.foo"']
     assert strict_error(svc(), "", "v1", "Service") is None
+
+
+def _bare(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _bare(v) for k, v in value.items() if not k.startswith("$")}
+    if isinstance(value, list):
+        return [_bare(v) for v in value]
+    return value
+
+
+_BASES: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("", "v1", "Pod", {
+        "metadata": {"name": "p", "labels": {"a": "b"}, "annotations": {"x": "y"}},
+        "spec": {"containers": [{"name": "c", "image": "i", "ports": [
+            {"containerPort": 80, "protocol": "TCP"}],
+            "resources": {"limits": {"cpu": "1", "memory": 5}},
+            "readinessProbe": {"httpGet": {"path": "/", "port": "http"}}}],
+            "nodeName": "n", "terminationGracePeriodSeconds": 30},
+        "status": {"phase": "Running", "podIP": "10.244.0.5", "podIPs": [{"ip": "10.244.0.5"}],
+                   "conditions": [{"type": "Ready", "status": "True", "lastProbeTime": None}],
+                   "containerStatuses": [{"name": "c", "ready": True, "restartCount": 0,
+                                          "state": {"running": {"startedAt": "t"}}}]}}),
+    ("", "v1", "Service", {"spec": {"ports": [{"port": 80, "targetPort": 8080}],
+                                    "selector": {"app": "a"}, "type": "ClusterIP"}}),
+    ("apps", "v1", "Deployment", {"spec": {"replicas": 3, "selector": {"matchLabels": {}},
+                                           "template": {"spec": {"containers": []}}}}),
+]
+_ODD: list[Any] = [None, True, 3, 2.5, 2**40, "s", [], {}, [1], {"k": "v"}]
+
+
+def _mutate(value: Any, rnd: Any) -> Any:
+    """`value` with one random change somewhere: a wrong-typed value, an unknown key, a
+    null, or a `$` directive."""
+    if isinstance(value, dict) and value and rnd.random() < 0.7:
+        key = rnd.choice(list(value))
+        return {**value, key: _mutate(value[key], rnd)}
+    if isinstance(value, list) and value and rnd.random() < 0.7:
+        i = rnd.randrange(len(value))
+        return [*value[:i], _mutate(value[i], rnd), *value[i + 1:]]
+    if isinstance(value, dict) and rnd.random() < 0.5:
+        return {**value, rnd.choice(["bogus", "$patch", "$setElementOrder/x"]): rnd.choice(_ODD)}
+    return rnd.choice(_ODD)
+
+
+def test_patch_clean_agrees_with_both_decode_checks() -> None:
+    # One walk, the same verdict as type_errors and unknown_fields on the body without
+    # its directives, over thousands of bodies with one thing wrong (or nothing).
+    import random
+
+    rnd = random.Random(1732)
+    checked = {True: 0, False: 0}
+    for group, version, kind, base in _BASES:
+        node = for_kind(group, version, kind)
+        assert node is not None
+        for _ in range(1500):
+            body = _mutate(base, rnd) if rnd.random() < 0.9 else base
+            bare = _bare(body)
+            expected = isinstance(body, dict) and not type_errors(bare, node) and not (
+                unknown_fields(bare, node))
+            got = isinstance(body, dict) and schema.patch_clean(body, node)
+            assert got == expected, body
+            checked[expected] += 1
+    assert min(checked.values()) > 500  # both verdicts well covered
