@@ -74,6 +74,14 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=4096)
+def _compact_key(pairs: tuple[tuple[str, type, Any], ...]) -> str:
+    """`_compact` of a list-map key (`{"type": "Ready"}`), kept: the same few keys come
+    back on every write of every pod. The value's type is part of the cache key, since
+    1 and True are equal to Python."""
+    return _compact({name: value for name, _, value in pairs})
+
+
 def _list_kind(node: SchemaNode | None) -> str:
     """`map`, `set` or `atomic` (the default for lists, as in server-side apply)."""
     if node is None:
@@ -98,6 +106,8 @@ def _item_element(item: Any, node: SchemaNode | None, kind: str, index: int) -> 
                 key[name] = item[name]
             elif name in _KEY_DEFAULTS:
                 key[name] = _KEY_DEFAULTS[name]
+        if all(isinstance(v, str | int | float) or v is None for v in key.values()):
+            return "k:" + _compact_key(tuple((k, type(v), v) for k, v in sorted(key.items())))
         return "k:" + _compact(key)
     if kind == "set":
         return "v:" + _compact(item)
@@ -438,20 +448,20 @@ def _compare(old: Any, new: Any, node: SchemaNode | None, path: Path, out: _Comp
             o = old if so == "map" else {}
             n = new if sn == "map" else {}
             for key in list(o) + [k for k in n if k not in o]:
-                _compare(
-                    o.get(key, _MISSING),
-                    n.get(key, _MISSING),
-                    _child(node, key),
-                    (*path, "f:" + key),
-                    out,
-                )
+                ov, nv = o.get(key, _MISSING), n.get(key, _MISSING)
+                if type(ov) is type(nv) and ov == nv:
+                    continue  # unchanged (the walk below would record nothing)
+                _compare(ov, nv, _child(node, key), (*path, "f:" + key), out)
         else:
             kind = _list_kind(node)
             items = node.items() if node is not None else None
             o = _index_items(old, node, kind) if so == "list" else {}
             n = _index_items(new, node, kind) if sn == "list" else {}
             for pe in list(o) + [k for k in n if k not in o]:
-                _compare(o.get(pe, _MISSING), n.get(pe, _MISSING), items, (*path, pe), out)
+                ov, nv = o.get(pe, _MISSING), n.get(pe, _MISSING)
+                if type(ov) is type(nv) and ov == nv:
+                    continue
+                _compare(ov, nv, items, (*path, pe), out)
     if not path:
         return
     if so == "missing":
