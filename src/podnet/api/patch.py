@@ -478,11 +478,12 @@ def _check_order(patch_list: list[Any], order: list[Any], merge_key: str) -> Non
 # --- JSON merge patch (RFC 7386) -----------------------------------------------------------
 
 
-def json_merge_patch(original: JSONObj, patch: JSONObj) -> JSONObj:
-    """RFC 7386: objects merge recursively, `null` deletes, anything else replaces."""
+def json_merge_patch(original: JSONObj, patch: JSONObj, *, copy: bool = True) -> JSONObj:
+    """RFC 7386: objects merge recursively, `null` deletes, anything else replaces.
+    `copy=False`: `original` is the caller's own copy and is merged into in place."""
     if not isinstance(patch, dict):
         raise bad_request("Invalid JSON Patch")
-    result = _merge_patch(jsonutil.deepcopy(original), patch)
+    result = _merge_patch(jsonutil.deepcopy(original) if copy else original, patch)
     return result  # type: ignore[no-any-return]
 
 

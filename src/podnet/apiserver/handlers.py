@@ -377,18 +377,18 @@ class ResourceHandler:
         clean = ptype != "json" and semantics.patch_is_clean(rt, body)
 
         def change(live: dict[str, Any]) -> dict[str, Any]:
+            live_rv = (live.get("metadata") or {}).get("resourceVersion")
             if ptype == "json":
                 new = api_patch.json_patch(live, body)
             elif ptype == "merge":
-                new = api_patch.json_merge_patch(live, body)
+                new = api_patch.json_merge_patch(live, body, copy=False)  # `live` is ours
             else:
                 new = api_patch.strategic_merge_patch(live, body, node)
             if not isinstance(new, dict):
                 raise errors.bad_request("the patch result is not an object")
             if "resourceVersion" not in (body.get("metadata") or {} if isinstance(body, dict)
                                          else {}):
-                new.setdefault("metadata", {})["resourceVersion"] = live["metadata"].get(
-                    "resourceVersion")
+                new.setdefault("metadata", {})["resourceVersion"] = live_rv
             if clean:
                 semantics.check_envelope(rt, new, namespace)
             else:

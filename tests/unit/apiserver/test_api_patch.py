@@ -83,6 +83,16 @@ async def test_json_merge_patch(api: InProcessApi) -> None:
     assert body["metadata"]["labels"] == {"l": "v"}
 
 
+async def test_merge_patch_that_deletes_metadata_keeps_the_object_s_own(
+        api: InProcessApi) -> None:
+    obj = await created(api, CONFIGMAPS, configmap("x", a="1"))
+    code, body, _ = await api.patch(f"{CONFIGMAPS}/x", {"metadata": None, "data": {"a": "2"}})
+    assert code == 200, body
+    assert body["data"] == {"a": "2"}
+    assert body["metadata"]["uid"] == obj["metadata"]["uid"]
+    assert body["metadata"]["name"] == "x"
+
+
 async def test_merge_patch_replaces_lists(api: InProcessApi) -> None:
     svc = service("x", 80, 81)
     svc["spec"]["ports"][0]["name"] = "a"
