@@ -14,8 +14,8 @@ import base64
 import builtins
 import secrets
 import uuid
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,6 +28,8 @@ from podnet.apiserver.services import ServiceAllocations
 from podnet.store.base import (
     CompactedError,
     ConflictError,
+    Event,
+    EventStream,
     KeyExistsError,
     KeyNotFoundError,
     KeyValue,
@@ -543,7 +545,7 @@ class Storage:
                 self.services.released_by(None, last)
 
     # ---- watch ----------------------------------------------------------------------
-    async def watch(
+    def watch(
         self,
         rt: ResourceType,
         namespace: str | None,
@@ -551,52 +553,30 @@ class Storage:
         *,
         match: Callable[[dict[str, Any]], bool] | None = None,
         send_initial: bool | None = None,
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> ResourceWatch:
         """(type, object) events, Kubernetes style.
 
         resourceVersion "" or "0": synthetic ADDED for every current object, then changes.
         A specific resourceVersion: changes after it; 410 Gone if it is compacted.
         With a selector, objects moving out of it are sent as DELETED and into it as ADDED.
         """
-        prefix = rt.key_prefix(namespace)
-        if resource_version in ("", "0") or send_initial:
-            listed = await self.store.list(prefix)
-            start = listed.revision
-            for kv in listed.items:
-                obj = self._decode(rt, kv)
-                if match is None or match(obj):
-                    yield "ADDED", obj
-        else:
-            try:
-                start = int(resource_version)
-            except ValueError:
-                raise errors.bad_request(
-                    f'invalid resource version "{resource_version}"'
-                ) from None
-            if start < self.store.compacted_revision():
-                raise errors.gone(
-                    f"too old resource version: {start} ({self.store.compacted_revision() + 1})"
-                )
-        try:
-            async for ev in self.store.watch(prefix, start):
-                obj = self._decode_event(rt, ev.type, ev.kv)
-                if match is None:
-                    yield ev.type, obj
-                    continue
-                now_in = ev.type != "DELETED" and match(obj)
-                was_in = ev.prev is not None and match(self._decode_event(rt, "PREV", ev.prev))
-                if ev.type == "DELETED":
-                    if was_in:
-                        yield "DELETED", obj
-                elif now_in and was_in:
-                    yield "MODIFIED", obj
-                elif now_in:
-                    yield "ADDED", obj
-                elif was_in:
-                    yield "DELETED", obj
-        except CompactedError as exc:
-            raise errors.gone(f"too old resource version: {exc.requested} "
-                              f"({exc.compacted + 1})") from exc
+        return ResourceWatch(self, rt, namespace, resource_version, match,
+                             bool(send_initial))
+
+    def translate(self, rt: ResourceType, ev: Event,
+                  match: Callable[[dict[str, Any]], bool] | None
+                  ) -> tuple[str, dict[str, Any]] | None:
+        """A store event as a watcher with `match` sees it, or None when it sees nothing."""
+        obj = self._decode_event(rt, ev.type, ev.kv)
+        if match is None:
+            return ev.type, obj
+        now_in = ev.type != "DELETED" and match(obj)
+        was_in = ev.prev is not None and match(self._decode_event(rt, "PREV", ev.prev))
+        if ev.type == "DELETED":
+            return ("DELETED", obj) if was_in else None
+        if now_in:
+            return ("MODIFIED" if was_in else "ADDED"), obj
+        return ("DELETED", obj) if was_in else None
 
     def revision(self) -> int:
         return self.store.revision()
@@ -634,3 +614,82 @@ def matches_all(*preds: Callable[[dict[str, Any]], bool] | None) -> Callable[
 def obj_labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
     labels: Mapping[str, str] = (obj.get("metadata") or {}).get("labels") or {}
     return labels
+
+
+class ResourceWatch:
+    """The events of one watch request (`Storage.watch`). `anext` waits for the next one;
+    `take_ready` hands over, without awaiting, those already at hand. A watch stream that
+    has one event drains what came with it in one go: a burst's events otherwise reached
+    each watcher at one per turn of the API server's event loop, and a turn lasts as long
+    as every request handler ready in it."""
+
+    def __init__(self, storage: Storage, rt: ResourceType, namespace: str | None,
+                 resource_version: str, match: Callable[[dict[str, Any]], bool] | None,
+                 send_initial: bool) -> None:
+        self._storage = storage
+        self._rt = rt
+        self._prefix = rt.key_prefix(namespace)
+        self._rv = resource_version
+        self._match = match
+        self._send_initial = send_initial
+        self._initial: deque[tuple[str, dict[str, Any]]] = deque()
+        self._watch: EventStream | None = None
+        self._started = False
+
+    def __aiter__(self) -> ResourceWatch:
+        return self
+
+    async def _start(self) -> None:
+        store = self._storage.store
+        if self._rv in ("", "0") or self._send_initial:
+            listed = await store.list(self._prefix)
+            start = listed.revision
+            for kv in listed.items:
+                obj = self._storage._decode(self._rt, kv)
+                if self._match is None or self._match(obj):
+                    self._initial.append(("ADDED", obj))
+        else:
+            try:
+                start = int(self._rv)
+            except ValueError:
+                raise errors.bad_request(f'invalid resource version "{self._rv}"') from None
+            if start < store.compacted_revision():
+                raise errors.gone(
+                    f"too old resource version: {start} ({store.compacted_revision() + 1})")
+        self._watch = store.watch(self._prefix, start)
+
+    async def __anext__(self) -> tuple[str, dict[str, Any]]:
+        if not self._started:
+            self._started = True
+            await self._start()
+        if self._initial:
+            return self._initial.popleft()
+        assert self._watch is not None
+        while True:
+            try:
+                ev = await self._watch.__anext__()
+            except CompactedError as exc:
+                raise errors.gone(f"too old resource version: {exc.requested} "
+                                  f"({exc.compacted + 1})") from exc
+            out = self._storage.translate(self._rt, ev, self._match)
+            if out is not None:
+                return out
+
+    def take_ready(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Up to `limit` events at hand now, in order (possibly none)."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        while self._initial and len(out) < limit:
+            out.append(self._initial.popleft())
+        while self._watch is not None and len(out) < limit:
+            evs = self._watch.take_ready(limit - len(out))
+            if not evs:
+                break
+            for ev in evs:
+                item = self._storage.translate(self._rt, ev, self._match)
+                if item is not None:
+                    out.append(item)
+        return out
+
+    async def aclose(self) -> None:
+        if self._watch is not None:
+            await self._watch.aclose()

@@ -19,6 +19,7 @@ from podnet.util import jsonutil
 
 BOOKMARK_IDLE_SECONDS = 30.0
 BATCH_BYTES = 256 * 1024
+MAX_READY = 512  # events taken at once from an iterator's `take_ready`
 
 
 async def stream(
@@ -43,6 +44,10 @@ async def stream(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     iterator = events.__aiter__()
+    # Optional: an iterator that can hand over the events already at hand (as
+    # storage.ResourceWatch does) is drained in one go after each awaited event.
+    take_ready: Callable[[int], list[tuple[str, dict[str, Any]]]] | None = getattr(
+        iterator, "take_ready", None)
     pending: asyncio.Task[tuple[str, dict[str, Any]]] | None = None
     try:
         while True:
@@ -75,10 +80,15 @@ async def stream(
                                  + b"\n")
                     finished = True
                     break
-                line = (encode(etype, obj) if encode is not None else
-                        jsonutil.dumps({"type": etype, "object": render(etype, obj)}) + b"\n")
-                lines.append(line)
-                size += len(line)
+                ready = [(etype, obj)]
+                if take_ready is not None:  # the rest at hand, without a loop turn each
+                    ready += take_ready(MAX_READY)
+                for etype, obj in ready:
+                    line = (encode(etype, obj) if encode is not None else
+                            jsonutil.dumps({"type": etype, "object": render(etype, obj)})
+                            + b"\n")
+                    lines.append(line)
+                    size += len(line)
                 if size >= BATCH_BYTES:
                     break
                 pending = asyncio.ensure_future(iterator.__anext__())

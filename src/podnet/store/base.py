@@ -104,6 +104,22 @@ class StoreOptions:
     clock: Callable[[], float] = field(default=time.monotonic)  # injectable for tests
 
 
+class EventStream(Protocol):
+    """What `Store.watch` returns: events in revision order, awaited one at a time, or
+    taken without awaiting when they are already at hand."""
+
+    def __aiter__(self) -> AsyncIterator[Event]: ...
+
+    async def __anext__(self) -> Event: ...
+
+    def take_ready(self, limit: int) -> list[Event]:
+        """Up to `limit` events available now, in order; empty when the next one needs
+        a wait (or before the first `anext`)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 class Store(Protocol):
     """What the API server needs from a backend. All methods are safe to call
     concurrently from one event loop; blocking I/O happens off the loop."""
@@ -147,7 +163,7 @@ class Store(Protocol):
         """Delete key; returns the deleted value (mod_revision = delete's revision).
         Raises KeyNotFoundError / ConflictError like update."""
 
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
+    def watch(self, prefix: str, from_revision: int) -> EventStream:
         """Events for keys under prefix with revision > from_revision, in order, forever
         (until the store closes or the consumer stops iterating).
 

@@ -160,26 +160,35 @@ class WatchHub:
         cur.wake.set()
         self._cursors.discard(cur)
 
+    def _ready(self, cur: _Cursor) -> Event | None:
+        """The next event for `cur` if it is at hand (buffered, or in the ring), without
+        awaiting; None when getting one would mean waiting or reading history. Scanning
+        the ring moves the cursor past events whose key does not match."""
+        if cur.closed or self._closed:
+            return None
+        if cur.buffer:
+            return cur.buffer.popleft()
+        if cur.rev < self._newest and cur.rev + 1 >= self._first:
+            ring = self._ring
+            cap = self._cap
+            prefix = cur.prefix
+            while cur.rev < self._newest:
+                cur.rev += 1
+                ev = ring[cur.rev % cap]
+                assert ev is not None
+                if ev.kv.key.startswith(prefix):
+                    return ev
+        return None
+
     async def _next(self, cur: _Cursor) -> Event | None:
         """The next event for `cur`, or None when the watch has ended."""
         while True:
             if cur.closed or self._closed:
                 return None
-            if cur.buffer:
-                return cur.buffer.popleft()
+            ev = self._ready(cur)
+            if ev is not None:
+                return ev
             if cur.rev < self._newest:
-                if cur.rev + 1 >= self._first:
-                    # Scan the ring without awaiting, so it cannot move under us.
-                    ring = self._ring
-                    cap = self._cap
-                    prefix = cur.prefix
-                    while cur.rev < self._newest:
-                        cur.rev += 1
-                        ev = ring[cur.rev % cap]
-                        assert ev is not None
-                        if ev.kv.key.startswith(prefix):
-                            return ev
-                    continue
                 await self._read_history(cur)
                 continue
             cur.wake.clear()
@@ -244,6 +253,21 @@ class Watch(AsyncIterator[Event]):
             self._finalizer()
             raise StopAsyncIteration
         return ev
+
+    def take_ready(self, limit: int) -> list[Event]:
+        """Up to `limit` events that are at hand now, in order, without awaiting (empty
+        when the next one needs a wait or a history read, or before the first `anext`
+        has checked the start revision). A consumer that has one event drains what came
+        with it in one go, instead of one turn of the event loop per event."""
+        out: list[Event] = []
+        if not self._checked:
+            return out
+        while len(out) < limit:
+            ev = self._hub._ready(self._cursor)
+            if ev is None:
+                break
+            out.append(ev)
+        return out
 
     async def aclose(self) -> None:
         """Stop watching now; a pending `anext` ends with StopAsyncIteration."""

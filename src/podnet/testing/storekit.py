@@ -402,6 +402,30 @@ class StoreContract:
         assert [ev.kv.key for ev in await take(watch, 2)] == ["/pods/a/x", "/pods/a/y"]
         assert await nothing_within(watch)
 
+    async def test_take_ready_drains_what_is_at_hand_in_order(self, open_store: Opener
+                                                                ) -> None:
+        # After an awaited event, the rest already published come without awaiting, in
+        # order and filtered by prefix; what needs history (a tiny ring, fallen behind)
+        # or a wait is left to `anext`, which goes on with no gap and no duplicate.
+        store = await open_store(StoreOptions(ring_size=8, compact_interval=0))
+        watch = store.watch("/p/", 0)
+        take_ready = watch.take_ready
+        assert take_ready(10) == []  # the start is checked by the first anext
+        for i in range(6):
+            await store.create(f"/p/{i}", text(str(i)))
+            await store.create(f"/q/{i}", text(str(i)))
+        first = await take(watch, 1)
+        ready = take_ready(3) + take_ready(10)
+        assert [ev.kv.key for ev in first + ready] == [f"/p/{i}" for i in range(6)]
+        assert take_ready(10) == []
+        for i in range(20):  # more than the ring holds: the watcher falls behind it
+            await store.update(f"/p/{i % 6}", text(f"x{i}"))
+        late = [*await take(watch, 1)]
+        while len(late) < 20:
+            late += take_ready(20 - len(late)) or await take(watch, 1)
+        assert revs(late) == list(range(13, 33))
+        assert [ev.kv.value for ev in late] == [f"x{i}@{13 + i}".encode() for i in range(20)]
+
     async def test_deleted_event_carries_last_value_and_prev(self, store: Store) -> None:
         watch = store.watch("/a", 0)
         await store.create("/a", text("one"))
