@@ -474,8 +474,12 @@ class ApiClient:
             # object (a big ConfigMap) can exceed it.
             async for chunk in resp.content.iter_any():
                 buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
+                if b"\n" not in chunk:
+                    continue
+                # All complete lines at once: splitting one line off at a time copies
+                # the rest of a chunk per event, quadratic in a burst's batched events.
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
                     event = _decode_event(line, rt)
                     if event is not None:
                         yield event

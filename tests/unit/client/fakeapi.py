@@ -48,6 +48,7 @@ class FakeApi:
     compacted_below: int = 0  # watches from an older resourceVersion get 410
     expired_as_event: bool = True  # 410 inside the stream (as Kubernetes does) or as HTTP
     watch_failures: int = 0  # answer this many watches with 500 first
+    one_write: bool = False  # send a watch's events as one chunk
     streams: asyncio.Queue[list[dict[str, Any]] | None] = field(default_factory=asyncio.Queue)
     requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
     server: TestServer | None = None
@@ -165,7 +166,9 @@ class FakeApi:
         resp = web.StreamResponse()
         resp.content_type = "application/json"
         await resp.prepare(request)
-        for event in events:
+        if self.one_write:  # every event in one chunk, as a server sends a burst
+            await resp.write(b"".join(json.dumps(e).encode() + b"\n" for e in events))
+        for event in [] if self.one_write else events:
             # Write half-lines too, to prove the client reassembles lines across chunks.
             data = json.dumps(event).encode() + b"\n"
             await resp.write(data[:7])

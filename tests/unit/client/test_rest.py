@@ -130,6 +130,14 @@ async def test_watch_streams_events_and_bookmarks(api: FakeApi, client: ApiClien
     assert params["resourceVersion"] == "10"
 
 
+async def test_watch_splits_a_chunk_of_many_events(api: FakeApi, client: ApiClient) -> None:
+    api.one_write = True
+    api.script_watch(*({"type": "MODIFIED", "object": pod("a", 11 + i)} for i in range(50)))
+    events = [e async for e in client.watch(PODS_RT, "default", resource_version="10")]
+    assert [e.object["metadata"]["resourceVersion"] for e in events] == [
+        str(11 + i) for i in range(50)]
+
+
 async def test_watch_error_event_raises_expired(api: FakeApi, client: ApiClient) -> None:
     api.compacted_below = 100
     with pytest.raises(StatusError) as err:
