@@ -19,7 +19,7 @@ from podnet.util import jsonutil
 
 BOOKMARK_IDLE_SECONDS = 30.0
 BATCH_BYTES = 256 * 1024
-MAX_READY = 512  # events taken at once from an iterator's `take_ready`
+READY_STEP = 64  # events taken at a time from an iterator's `take_ready`
 
 
 async def stream(
@@ -81,14 +81,16 @@ async def stream(
                     finished = True
                     break
                 ready = [(etype, obj)]
-                if take_ready is not None:  # the rest at hand, without a loop turn each
-                    ready += take_ready(MAX_READY)
-                for etype, obj in ready:
-                    line = (encode(etype, obj) if encode is not None else
-                            jsonutil.dumps({"type": etype, "object": render(etype, obj)})
-                            + b"\n")
-                    lines.append(line)
-                    size += len(line)
+                while ready:
+                    for etype, obj in ready:
+                        line = (encode(etype, obj) if encode is not None else
+                                jsonutil.dumps({"type": etype, "object": render(etype, obj)})
+                                + b"\n")
+                        lines.append(line)
+                        size += len(line)
+                    if size >= BATCH_BYTES or take_ready is None:
+                        break
+                    ready = take_ready(READY_STEP)  # the rest at hand, no loop turn each
                 if size >= BATCH_BYTES:
                     break
                 pending = asyncio.ensure_future(iterator.__anext__())
