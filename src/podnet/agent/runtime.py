@@ -626,8 +626,7 @@ class Runtime:
         if not log.exists():
             if (pod_uid, name) not in self._containers:
                 return None
-            with open(log, "ab"):
-                pass
+            os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640))
         return log
 
     # queries
