@@ -181,6 +181,15 @@ async def test_scheduler_binds_pending_pods_and_explains_when_it_cannot(
     await eventually(assigned)
 
 
+async def _ready_node(client: ApiClient, name: str, pods: int) -> None:
+    """A Node that is Ready and has room for `pods` pods."""
+    node = await client.create(NODES, {"apiVersion": "v1", "kind": "Node",
+                                       "metadata": {"name": name}})
+    node["status"] = {"allocatable": {"pods": str(pods)},
+                      "conditions": [{"type": "Ready", "status": "True"}]}
+    await client.update_status(NODES, node)
+
+
 class _GatedBindings(ApiClient):
     """Holds every binding POST until `gate` is set: bindings stay in flight."""
 
@@ -204,11 +213,7 @@ async def test_scheduler_counts_pods_whose_bindings_are_in_flight() -> None:
         stop = asyncio.Event()
         run = asyncio.create_task(mgr.run(stop))
         try:
-            node = await admin.create(NODES, {"apiVersion": "v1", "kind": "Node",
-                                              "metadata": {"name": "small"}})
-            node["status"] = {"allocatable": {"pods": "3"},
-                              "conditions": [{"type": "Ready", "status": "True"}]}
-            await admin.update_status(NODES, node)
+            await _ready_node(admin, "small", pods=3)
 
             def pod(name: str) -> dict[str, Any]:
                 return {"apiVersion": "v1", "kind": "Pod",
@@ -277,11 +282,7 @@ async def test_scheduled_events_wait_until_bindings_are_quiet(max_delay: float) 
         stop = asyncio.Event()
         run = asyncio.create_task(mgr.run(stop))
         try:
-            node = await admin.create(NODES, {"apiVersion": "v1", "kind": "Node",
-                                              "metadata": {"name": "node-0"}})
-            node["status"] = {"allocatable": {"pods": "110"},
-                              "conditions": [{"type": "Ready", "status": "True"}]}
-            await admin.update_status(NODES, node)
+            await _ready_node(admin, "node-0", pods=110)
             for wave in range(4):  # a binding every 0.2 s: never quiet for 0.4 s
                 await admin.create(PODS, {
                     "apiVersion": "v1", "kind": "Pod",
