@@ -380,16 +380,7 @@ def patch_clean(value: Any, node: SchemaNode) -> bool:
     facts = node.facts
     if facts.preserve_unknown:
         return True
-    if isinstance(value, bool):
-        kind = "bool"
-    elif isinstance(value, int | float):
-        kind = "number"
-    elif isinstance(value, str):
-        kind = "string"
-    elif isinstance(value, list):
-        kind = "array"
-    else:
-        kind = "object"
+    kind = _json_kind(value)
     if facts.quantity:
         return kind in ("string", "number")
     if facts.int_or_string:

@@ -30,7 +30,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
@@ -82,6 +82,13 @@ def serve(inp: IO[bytes], out: IO[bytes], workers: int = WORKERS) -> None:
             except (ValueError, KeyError, TypeError):
                 continue  # not from our client
             pool.submit(one, rid, groups)
+
+
+def _fail_exited(futures: Iterable[asyncio.Future[None]]) -> None:
+    """Requests the helper will never answer fail as a KernelError."""
+    for fut in futures:
+        if not fut.done():
+            fut.set_exception(KernelError("netns helper", "the helper exited", 1))
 
 
 class NetnsHelper:
@@ -137,9 +144,7 @@ class NetnsHelper:
             # The helper is gone: whatever it had not answered may be half done; the
             # callers' own recovery (delete and make again) handles that.
             pending, self._pending = self._pending, {}
-            for fut in pending.values():
-                if not fut.done():
-                    fut.set_exception(KernelError("netns helper", "the helper exited", 1))
+            _fail_exited(pending.values())
 
     async def run_groups(self, groups: Groups) -> None:
         await self._ensure()
@@ -160,10 +165,8 @@ class NetnsHelper:
         outbox, self._outbox = self._outbox, []
         proc = self._proc
         if proc is None or proc.returncode is not None or proc.stdin is None:
-            for rid, _ in outbox:  # it died this very turn: the callers recover
-                fut = self._pending.pop(rid, None)
-                if fut is not None and not fut.done():
-                    fut.set_exception(KernelError("netns helper", "the helper exited", 1))
+            # It died this very turn: the callers recover.
+            _fail_exited(f for rid, _ in outbox if (f := self._pending.pop(rid, None)))
             return
         proc.stdin.write(b"".join(data for _, data in outbox))
 
